@@ -1,0 +1,38 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Each creates .venv if missing, installs everything (Python packages; as root, bubblewrap and
+# docker.io, and starts dockerd), and is quick when all of it is already there.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.rlvr-installed
+export HF_HUB_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TRL_EXPERIMENTAL_SILENCE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test install system bench clean
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, from the pinned CPU wheel, so no dependency pulls a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[train,docker,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system:
+	@bash scripts/setup-system.sh
+
+demo: install system
+	$(VENV)/bin/rlvr demo
+
+test: install system
+	$(PY) -m pytest -q
+
+bench: install system
+	for b in benchmarks/bench_*.py; do $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

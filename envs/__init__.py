@@ -1,0 +1,1 @@
+"""rlvr.envs: Gymnasium-style text environments that turn verifiers into reward sources."""

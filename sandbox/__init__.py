@@ -1,0 +1,1 @@
+"""rlvr.sandbox: run untrusted, model-written programs under hard limits."""
