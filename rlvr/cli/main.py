@@ -19,6 +19,7 @@ from rlvr.errors import ConfigError, DependencyError, InputError, RlvrError
 COMMAND_MODULES = [
     "rlvr.cli.doctor",
     "rlvr.cli.score",
+    "rlvr.cli.eval",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,41 @@
+"""Policies for `rlvr eval`: ``hf:PATH``, ``openai:BASE_URL#MODEL``, ``python:module:fn``.
+
+Each kind is one module that registers its spec scheme at its bottom; none imports torch.
+"""
+
+from rlvr.envs.evaluation.policies.base import (
+    Completion,
+    Message,
+    Policy,
+    PolicyCallFailed,
+    PolicyError,
+    PolicyOptions,
+    SamplingParams,
+    estimate_prompt_tokens,
+    estimate_tokens,
+)
+from rlvr.envs.evaluation.policies.registry import make_policy, policy_schemes, register_policy
+
+# Imported for their register_policy() lines.
+from rlvr.envs.evaluation.policies import hf, openai_compat, python_fn  # noqa: E402,F401  isort: skip
+from rlvr.envs.evaluation.policies.hf import HFPolicy  # noqa: E402
+from rlvr.envs.evaluation.policies.openai_compat import OpenAIPolicy  # noqa: E402
+from rlvr.envs.evaluation.policies.python_fn import PythonPolicy  # noqa: E402
+
+__all__ = [
+    "Completion",
+    "Message",
+    "Policy",
+    "PolicyCallFailed",
+    "PolicyError",
+    "PolicyOptions",
+    "SamplingParams",
+    "estimate_tokens",
+    "estimate_prompt_tokens",
+    "make_policy",
+    "policy_schemes",
+    "register_policy",
+    "HFPolicy",
+    "OpenAIPolicy",
+    "PythonPolicy",
+]

@@ -1,0 +1,289 @@
+"""Run N tasks × K samples of an environment against a policy, concurrently, and report.
+
+``evaluate`` (sync) and ``aevaluate`` (async, for code already inside an event loop) validate
+everything before any work starts, then run episodes on ``concurrency`` workers, each owning
+one environment instance. Finished episodes are appended to the rollouts file as they finish,
+so Ctrl-C (or a policy that stops working) loses nothing finished: the summary and the reward
+plot are written for what finished, and :class:`EvalInterrupted` carries that partial report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from rlvr.errors import ConfigError
+from rlvr.envs.evaluation.episode import EpisodeRecord, run_episode
+from rlvr.envs.evaluation.plot import save_reward_histogram
+from rlvr.envs.evaluation.policies import Policy, PolicyError, PolicyOptions, SamplingParams, make_policy
+from rlvr.envs.evaluation.report import EvalReport, build_report
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_TURNS = 100
+SUMMARY_NAME = "summary.json"
+PLOT_NAME = "reward_distribution.png"
+
+OnEpisode = Callable[[EpisodeRecord, int, int], None]
+
+
+class EvalInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an evaluation; ``report`` covers the episodes that finished (files written)."""
+
+    def __init__(self, report: EvalReport) -> None:
+        super().__init__(f"evaluation interrupted after {report.episodes_done}/{report.episodes_planned} episodes")
+        self.report = report
+
+
+def evaluate(
+    env_id: str,
+    policy: str | Policy | Callable[..., Any],
+    n: int,
+    k: int = 1,
+    *,
+    concurrency: int = 8,
+    seed: int = 0,
+    max_tokens: int = 512,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    env_kwargs: Mapping[str, Any] | None = None,
+    output: str | Path | None = None,
+    max_turns: int | None = None,
+    request_timeout: float = 300.0,
+    max_retries: int = 5,
+    on_episode: OnEpisode | None = None,
+) -> EvalReport:
+    """Evaluate ``policy`` on ``n`` tasks of ``env_id`` with ``k`` samples each; see the module docstring.
+
+    ``policy`` is a spec (``hf:PATH``, ``openai:BASE_URL#MODEL``, ``python:module:fn``), a
+    :class:`Policy`, or a function ``fn(messages[, task]) -> str``. Task ``i`` is the one
+    ``reset(seed=seed + i)`` gives. With ``output`` (a rollouts .jsonl path), rollouts,
+    ``summary.json`` and ``reward_distribution.png`` are written there. ``on_episode(record,
+    done, total)`` is called as each episode finishes (progress bars). Raises
+    :class:`EvalInterrupted` on Ctrl-C and ``PolicyError`` when the policy cannot work at all,
+    both after writing what finished.
+    """
+    run = EvalRun(env_id, policy, n, k, concurrency=concurrency, seed=seed, max_tokens=max_tokens,
+                  temperature=temperature, top_p=top_p, env_kwargs=env_kwargs, output=output, max_turns=max_turns,
+                  request_timeout=request_timeout, max_retries=max_retries, on_episode=on_episode)
+    try:
+        asyncio.run(run.arun())
+    except KeyboardInterrupt:
+        raise EvalInterrupted(run.finish(interrupted=True)) from None
+    except PolicyError as e:
+        run.finish(stopped_by=str(e))
+        raise PolicyError(f"{e}; the run stopped and kept {len(run.records)} finished episodes"
+                          + (f" in {run.rollouts_path}" if run.rollouts_path else "")) from e
+    except BaseException:
+        if run.records:  # keep what finished; a run that never started leaves no files behind
+            run.finish(stopped_by="error")
+        else:
+            run.abandon()
+        raise
+    return run.finish()
+
+
+async def aevaluate(
+    env_id: str,
+    policy: str | Policy | Callable[..., Any],
+    n: int,
+    k: int = 1,
+    **kwargs: Any,
+) -> EvalReport:
+    """:func:`evaluate` for callers already inside an event loop (same arguments).
+
+    Cancellation writes what finished, then propagates.
+    """
+    run = EvalRun(env_id, policy, n, k, **kwargs)
+    try:
+        await run.arun()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        run.finish(interrupted=True)
+        raise
+    except BaseException as e:
+        if run.records or isinstance(e, PolicyError):
+            run.finish(stopped_by=str(e) if isinstance(e, PolicyError) else "error")
+        else:
+            run.abandon()
+        raise
+    return run.finish()
+
+
+class EvalRun:
+    """The state of one evaluation: validated settings, environments, finished records, files."""
+
+    def __init__(
+        self,
+        env_id: str,
+        policy: str | Policy | Callable[..., Any],
+        n: int,
+        k: int = 1,
+        *,
+        concurrency: int = 8,
+        seed: int = 0,
+        max_tokens: int = 512,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        env_kwargs: Mapping[str, Any] | None = None,
+        output: str | Path | None = None,
+        max_turns: int | None = None,
+        request_timeout: float = 300.0,
+        max_retries: int = 5,
+        on_episode: OnEpisode | None = None,
+    ) -> None:
+        for name, value, low in (("n", n, 1), ("k", k, 1), ("concurrency", concurrency, 1)):
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(name, f"must be an integer >= {low}, got {value!r}")
+        if max_turns is not None and max_turns < 1:
+            raise ConfigError("max_turns", f"must be >= 1, got {max_turns}")
+        output_path = Path(output) if output is not None else None
+        if output_path is not None and output_path.is_dir():
+            raise ConfigError("output", f"{output} is a directory", "pass a file path such as DIR/rollouts.jsonl")
+        self.env_id, self.n, self.k, self.seed = env_id, n, k, seed
+        self.sampling = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+        self.env_kwargs = dict(env_kwargs or {})
+        self.workers = min(concurrency, n * k)
+        self.policy = make_policy(policy, PolicyOptions(concurrency=self.workers, request_timeout=request_timeout,
+                                                        max_retries=max_retries, seed=seed))
+        self.on_episode = on_episode
+        self.envs = [make_env(env_id, self.env_kwargs)]  # the first one now: a bad id fails before any work
+        spec_turns = getattr(getattr(self.envs[0], "spec", None), "max_episode_steps", None)
+        self.max_turns = max_turns or spec_turns or DEFAULT_MAX_TURNS
+        self.records: list[EpisodeRecord] = []
+        self._first_task_id: dict[int, str] = {}
+        self._warned_ids = False
+        self._t0 = time.perf_counter()
+        self._wall: float | None = None
+        self._report: EvalReport | None = None
+        self.rollouts_path = output_path
+        self.summary_path = output_path.parent / SUMMARY_NAME if output_path else None
+        self.plot_path = output_path.parent / PLOT_NAME if output_path else None
+        self._out = None
+        if output_path is not None:
+            output_path.parent.mkdir(parents=True, exist_ok=True)
+            self._out = output_path.open("w", encoding="utf-8")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The run's settings as recorded in summary.json."""
+        s = self.sampling
+        return {"concurrency": self.workers, "seed": self.seed, "max_tokens": s.max_tokens, "temperature": s.temperature,
+                "top_p": s.top_p, "max_turns": self.max_turns, "env_kwargs": self.env_kwargs}
+
+    async def arun(self) -> None:
+        """Run every episode; finished ones land in ``self.records`` (and the rollouts file) as they finish."""
+        self._t0 = time.perf_counter()
+        jobs = iter([(i, j) for i in range(self.n) for j in range(self.k)])  # task-major: a task's samples batch together
+        await self.policy.astart()
+        try:
+            tasks = [asyncio.create_task(self._worker(w, jobs), name=f"eval-worker-{w}") for w in range(self.workers)]
+            await _gather_or_cancel(tasks)
+        finally:
+            self._wall = time.perf_counter() - self._t0
+            await self.policy.aclose()
+            for env in self.envs:
+                _close_env(env)
+
+    async def _worker(self, w: int, jobs: Any) -> None:
+        if w >= len(self.envs):
+            self.envs.append(await asyncio.to_thread(make_env, self.env_id, self.env_kwargs))
+        env = self.envs[w]
+        for task_index, sample in jobs:  # one shared iterator: each job is taken by exactly one worker
+            record = await run_episode(env, self.policy, self.sampling, env_id=self.env_id, task_index=task_index,
+                                       sample=sample, seed=self.seed + task_index, max_turns=self.max_turns)
+            self._finished(record)
+
+    def _finished(self, record: EpisodeRecord) -> None:
+        self.records.append(record)
+        if self._out is not None:
+            self._out.write(json.dumps(record.to_json(), ensure_ascii=False, default=str) + "\n")
+            self._out.flush()
+        first = self._first_task_id.setdefault(record.task_index, record.task_id)
+        if first != record.task_id and record.scored and not self._warned_ids:
+            self._warned_ids = True
+            logger.warning("%s gave task %r then %r for seed %d: it does not reproduce tasks from seeds, so pass@k "
+                           "groups samples by seed", self.env_id, first, record.task_id, record.seed)
+        if self.on_episode is not None:
+            self.on_episode(record, len(self.records), self.n * self.k)
+
+    def abandon(self) -> None:
+        """Close and remove the (still empty) rollouts file of a run that failed before any episode finished."""
+        if self._out is not None and not self._out.closed:
+            self._out.close()
+            if not self.records and self.rollouts_path is not None:
+                self.rollouts_path.unlink(missing_ok=True)
+
+    def finish(self, *, interrupted: bool = False, stopped_by: str | None = None) -> EvalReport:
+        """Build the report for what finished and write summary.json and the plot (once)."""
+        if self._report is not None:
+            return self._report
+        if self._out is not None and not self._out.closed:
+            self._out.close()
+        wall = self._wall if self._wall is not None else time.perf_counter() - self._t0
+        report = build_report(self.records, env_id=self.env_id, policy=self.policy.spec, n_tasks=self.n, k=self.k,
+                              wall_s=wall, interrupted=interrupted, stopped_by=stopped_by, settings=self.settings)
+        if self.rollouts_path is not None:
+            from dataclasses import replace
+
+            report = replace(report, rollouts_path=str(self.rollouts_path), summary_path=str(self.summary_path),
+                             plot_path=str(self.plot_path))
+            report.write_json(self.summary_path)
+            try:
+                save_reward_histogram(report.rewards, self.plot_path, f"{self.env_id} · {self.policy.spec}")
+            except Exception:  # a plotting problem must not lose the numbers already written
+                logger.warning("could not write %s", self.plot_path, exc_info=True)
+                report = replace(report, plot_path=None)
+        self._report = report
+        return report
+
+
+def make_env(env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
+    """``gymnasium.make`` with rlvr's environments registered; bad ids and arguments become ConfigError."""
+    import gymnasium
+
+    import rlvr.envs  # noqa: F401  registers built-ins and plugins
+
+    try:
+        return gymnasium.make(env_id, **env_kwargs)
+    except gymnasium.error.Error as e:
+        raise ConfigError("env_id", str(e), "run `rlvr envs list` to see the registered environments") from None
+    except TypeError as e:
+        raise ConfigError("env_kwargs", f"{env_id} rejected its arguments: {e}", "check the --env-arg names") from None
+
+
+def default_output(env_id: str, root: str | Path = "runs/eval") -> Path:
+    """``runs/eval/<env>-<time>/rollouts.jsonl``: where the CLI writes when no --output is given."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", env_id).strip("_")
+    return Path(root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}" / "rollouts.jsonl"
+
+
+async def _gather_or_cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Await all tasks; the first exception cancels the rest and is raised (like a 3.11 TaskGroup, on 3.10)."""
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for t in done:
+        if not t.cancelled() and t.exception() is not None:
+            raise t.exception()  # type: ignore[misc]
+
+
+def _close_env(env: Any) -> None:
+    try:
+        env.close()
+    except Exception:  # closing is best effort; the results are already kept
+        logger.warning("closing %r failed", env, exc_info=True)
+
+
+__all__ = ["evaluate", "aevaluate", "EvalRun", "EvalInterrupted", "make_env", "default_output"]
