@@ -1,0 +1,56 @@
+"""The policy-gradient family as pure tensor functions (torch only: no TRL, no model).
+
+Public API (docs/algorithms.md has every formula):
+
+* ``AlgorithmConfig`` — the axes (advantage, ratio, trust region, KL, aggregation, filters,
+  rollout correction, critic), validated at construction.
+* ``preset(name, **overrides)`` / ``PRESETS`` — named algorithms (grpo, dapo, cispo, ...).
+* ``compute_advantages(rewards [P, G], cfg) -> [P, G]`` — outcome-reward advantages.
+* ``compute_token_advantages(rewards, mask, cfg, ...)`` — the same plus KL-in-reward,
+  REINFORCE++ token returns and PPO's GAE, as ``[B, T]``.
+* ``policy_loss(logp, advantages, mask, cfg, ...) -> (loss, metrics)``.
+* ``compute_gae``, ``value_loss``, ``kl_penalty``, ``kl_shaped_rewards``, ``zero_variance_mask``,
+  ``mask_truncated_completions``, ``overlong_penalty``, ``count_loss_units`` — helpers the
+  trainer composes.
+"""
+
+from rlvr.trainer.algorithms.advantages import BASELINES, POST_NORMS, SCALES, compute_advantages
+from rlvr.trainer.algorithms.aggregation import AGGREGATIONS, aggregate, count_loss_units
+from rlvr.trainer.algorithms.config import AlgorithmConfig
+from rlvr.trainer.algorithms.filters import mask_truncated_completions, overlong_penalty, zero_variance_mask
+from rlvr.trainer.algorithms.gae import compute_gae, discounted_returns
+from rlvr.trainer.algorithms.kl import KL_ESTIMATORS, kl_penalty, kl_shaped_rewards
+from rlvr.trainer.algorithms.loss import policy_loss
+from rlvr.trainer.algorithms.presets import PRESETS, preset, register_preset
+from rlvr.trainer.algorithms.rollout_correction import rollout_correction_weights
+from rlvr.trainer.algorithms.surrogates import TRUST_REGIONS, register_trust_region
+from rlvr.trainer.algorithms.token_advantages import compute_token_advantages
+from rlvr.trainer.algorithms.value import value_loss
+
+__all__ = [
+    "AGGREGATIONS",
+    "BASELINES",
+    "KL_ESTIMATORS",
+    "POST_NORMS",
+    "PRESETS",
+    "SCALES",
+    "TRUST_REGIONS",
+    "AlgorithmConfig",
+    "aggregate",
+    "compute_advantages",
+    "compute_gae",
+    "compute_token_advantages",
+    "count_loss_units",
+    "discounted_returns",
+    "kl_penalty",
+    "kl_shaped_rewards",
+    "mask_truncated_completions",
+    "overlong_penalty",
+    "policy_loss",
+    "preset",
+    "register_preset",
+    "register_trust_region",
+    "rollout_correction_weights",
+    "value_loss",
+    "zero_variance_mask",
+]
