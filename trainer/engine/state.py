@@ -1,0 +1,105 @@
+"""The engine's device-side state: one row per slot, pre-allocated, updated only in place.
+
+Everything a decode step reads or writes lives here, at fixed addresses, so the step can be
+captured once as a CUDA graph and replayed: the current token and write position of each slot,
+its sampling parameters, stop token ids, finish flags, and the buffers that collect generated
+tokens and their log-probs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .kv_cache import SlotKVCache
+
+# finish codes kept on the device
+RUNNING, STOPPED, LENGTH = 0, 1, 2
+
+
+@dataclass
+class SlotState:
+    """Per-slot tensors (``S`` slots, ``L`` cache columns); see the module docstring."""
+
+    lengths: torch.Tensor  # [S] long: tokens in the cache = column the next token is written to
+    tokens_in: torch.Tensor  # [S] long: last sampled token, fed at the next step
+    active: torch.Tensor  # [S] bool: slot is generating
+    n_gen: torch.Tensor  # [S] long: tokens generated so far
+    max_new: torch.Tensor  # [S] long
+    finish: torch.Tensor  # [S] long: RUNNING / STOPPED / LENGTH
+    temperature: torch.Tensor  # [S] float32 (0 = greedy)
+    top_k: torch.Tensor  # [S] long (0 = off)
+    top_p: torch.Tensor  # [S] float32 (1 = off)
+    processed: torch.Tensor  # [S] bool: log-probs under the filtered distribution
+    stop_ids: torch.Tensor  # [S, K] long, -1 = unused
+    out_tokens: torch.Tensor  # [S, L + 1] long; column n_gen is scratch for idle rows
+    out_logps: torch.Tensor  # [S, L + 1] float32
+    columns: torch.Tensor  # [L] long: 0..L-1, for the length mask
+    cache: SlotKVCache
+
+    @classmethod
+    def allocate(
+        cls,
+        *,
+        slots: int,
+        capacity: int,
+        max_stop_ids: int,
+        num_layers: int,
+        kv_heads: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> SlotState:
+        """Allocate every tensor for ``slots`` rows of ``capacity`` cache columns."""
+        long = dict(dtype=torch.long, device=device)
+        lengths = torch.zeros(slots, **long)
+        return cls(
+            lengths=lengths,
+            tokens_in=torch.zeros(slots, **long),
+            active=torch.zeros(slots, dtype=torch.bool, device=device),
+            n_gen=torch.zeros(slots, **long),
+            max_new=torch.ones(slots, **long),
+            finish=torch.zeros(slots, **long),
+            temperature=torch.ones(slots, dtype=torch.float32, device=device),
+            top_k=torch.zeros(slots, **long),
+            top_p=torch.ones(slots, dtype=torch.float32, device=device),
+            processed=torch.zeros(slots, dtype=torch.bool, device=device),
+            stop_ids=torch.full((slots, max_stop_ids), -1, **long),
+            out_tokens=torch.zeros(slots, capacity + 1, **long),
+            out_logps=torch.zeros(slots, capacity + 1, dtype=torch.float32, device=device),
+            columns=torch.arange(capacity, **long),
+            cache=SlotKVCache(num_layers, slots, kv_heads, capacity, head_dim,
+                              dtype=dtype, device=device, write_pos=lengths),
+        )
+
+    def record(self, tokens: torch.Tensor, logps: torch.Tensor) -> None:
+        """Book one decode step's sampled tokens for every active slot, and retire finished ones."""
+        active = self.active
+        column = self.n_gen[:, None]
+        self.out_tokens.scatter_(1, column, tokens[:, None])
+        self.out_logps.scatter_(1, column, logps[:, None])
+        step = active.long()
+        self.n_gen.add_(step)
+        self.lengths.add_(step)
+        self.tokens_in.copy_(torch.where(active, tokens, self.tokens_in))
+        stop_hit = (tokens[:, None] == self.stop_ids).any(dim=1)
+        done = active & (stop_hit | (self.n_gen >= self.max_new))
+        code = torch.where(stop_hit, torch.full_like(self.finish, STOPPED), torch.full_like(self.finish, LENGTH))
+        self.finish.copy_(torch.where(done, code, self.finish))
+        self.active.copy_(active & ~done)
+
+    def reset(self, slots: torch.Tensor) -> None:
+        """Mark ``slots`` idle (their cache columns are overwritten by the next prefill)."""
+        self.active[slots] = False
+        self.lengths[slots] = 0
+        self.n_gen[slots] = 0
+        self.finish[slots] = RUNNING
+
+    def nbytes(self) -> int:
+        """Bytes held on the device (cache and buffers)."""
+        tensors = [v for v in vars(self).values() if isinstance(v, torch.Tensor)]
+        return self.cache.nbytes() + sum(t.numel() * t.element_size() for t in tensors)
+
+
+__all__ = ["SlotState", "RUNNING", "STOPPED", "LENGTH"]
