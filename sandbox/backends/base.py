@@ -1,0 +1,94 @@
+"""The backend interface and registry: a new backend is one module plus one line in BACKEND_MODULES.
+
+A backend knows how to start a worker (a warm zygote inside its kind of isolation) and what
+that isolation guarantees. Everything else (requests, limits, statuses, pools, compile caching)
+is shared, so backends differ only where isolation differs.
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rlvr.errors import ConfigError
+from rlvr.sandbox.limits import Limits
+from rlvr.sandbox.workers import Worker
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What a backend guarantees beyond the rlimits every backend applies (used by docs and tests)."""
+
+    host_files_hidden: bool  # the host's /etc, home and checkout are not visible
+    network: bool  # no network at all (a private, empty network namespace)
+    pids: bool  # the program cannot see or signal host processes
+    private_tmp: bool  # /tmp and /dev/shm are the run's own
+    disk_quota: bool  # writes are capped by a size-limited tmpfs
+    summary: str
+
+
+class Backend(abc.ABC):
+    """Starts workers of one isolation kind. Subclasses set the class attributes below."""
+
+    name: ClassVar[str]
+    rank: ClassVar[int]  # ``auto`` picks the available backend with the highest rank
+    options: ClassVar[tuple[str, ...]] = ()  # keyword options Sandbox(...) passes through
+
+    def __init__(self, limits: Limits, **options: Any) -> None:
+        unknown = set(options) - set(self.options)
+        if unknown:
+            allowed = ", ".join(self.options) or "none"
+            raise ConfigError(f"sandbox option {sorted(unknown)[0]!r}", f"is not an option of the {self.name} backend", f"options: {allowed}")
+        self.limits = limits
+
+    @classmethod
+    @abc.abstractmethod
+    def probe(cls) -> tuple[bool, str]:
+        """(available, one-line detail) for this machine; cheap enough for ``rlvr doctor``."""
+
+    @property
+    @abc.abstractmethod
+    def isolation(self) -> Isolation:
+        """What this backend's workers guarantee on this machine."""
+
+    @abc.abstractmethod
+    def start_worker(self) -> Worker:
+        """Start one warm worker (blocking until it is ready)."""
+
+    def nproc(self, max_processes: int) -> int:
+        """RLIMIT_NPROC giving the program ``max_processes`` on this backend."""
+        return max_processes
+
+    def check_limits(self, limits: Limits) -> None:
+        """Raise ConfigError if per-run ``limits`` exceed what this backend's workers were built for."""
+
+    def close(self) -> None:
+        """Release what the backend holds beyond its workers (idempotent)."""
+
+
+_BACKENDS: dict[str, type[Backend]] = {}
+
+
+def register_backend(cls: type[Backend]) -> type[Backend]:
+    """Make ``cls`` available as ``Sandbox(backend=cls.name)``."""
+    _BACKENDS[cls.name] = cls
+    return cls
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The backend class called ``name``; ConfigError with a suggestion otherwise."""
+    if name in _BACKENDS:
+        return _BACKENDS[name]
+    close = difflib.get_close_matches(name, list(_BACKENDS), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError("backend", f"unknown sandbox backend {name!r}", f"{hint}choose auto, {', '.join(backend_names())}")
+
+
+def backend_names() -> list[str]:
+    """Registered backend names, strongest first."""
+    return sorted(_BACKENDS, key=lambda n: -_BACKENDS[n].rank)
+
+
+__all__ = ["Backend", "Isolation", "backend_class", "backend_names", "register_backend"]

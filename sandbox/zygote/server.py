@@ -1,0 +1,191 @@
+"""The zygote's main loop and the per-request runner.
+
+    zygote      never reads a request, so no run's data ever lives in the memory that later
+     |          runs are forked from. Keeps one runner prepared ahead: as soon as a runner has
+     |          taken its request, the zygote forks the next one, which makes its fresh world
+     |          while the current run is still going.
+     R runner   prepares the run's world before any request exists (``Strategy.prepare``).
+     S          supervisor: R itself, or (``pidns``) pid 1 of the run's new pid namespace.
+                Reads one request, writes its files, runs its steps, cleans, answers, exits.
+
+Exit codes of R (and S): 0 answered, 4 input ended (the host closed the worker), anything else:
+unknown state, so the zygote exits and the host replaces the whole worker.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+
+from . import linux
+from .frames import decode_frame, encode_frame, fd_reader, write_all
+from .step import run_step
+from .strategies import STRATEGIES, Strategy
+
+EXIT_EOF = 4
+MAX_ARTIFACT = 64 << 20
+
+
+def respond(meta: dict, blobs=()) -> None:
+    """Write one answer frame to the host."""
+    write_all(1, encode_frame(meta, blobs))
+
+
+def _serve(strategy: Strategy, workdir, took_w: int, prep_error) -> int:
+    """In S: take one request, run it, clean up, answer."""
+    req, blobs = decode_frame(fd_reader(0))
+    if req is None:
+        return EXIT_EOF
+    os.write(took_w, b"!")
+    if prep_error is not None:
+        respond({"error": f"could not prepare the run: {prep_error}"})
+        return 0
+    try:
+        for f in req["files"]:
+            path = os.path.join(workdir, f["path"])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(blobs[f["blob"]])
+            os.chmod(path, f.get("mode", 0o644))
+        strategy.adjust(req, workdir)
+    except BaseException as e:
+        strategy.leave(workdir)
+        respond({"error": f"could not write the program's files: {type(e).__name__}: {e}"})
+        return 0
+    meta, out_blobs = _run_steps(req, blobs, workdir, strategy)
+    strategy.leave(workdir)
+    respond(meta, out_blobs)
+    return 0
+
+
+def _run_steps(req: dict, blobs: list, workdir: str, strategy: Strategy) -> tuple:
+    """Run the steps in order, stopping after one that failed; (meta, blobs) of the answer."""
+    try:
+        steps_out, out_blobs = [], []
+        source = blobs[req["source_blob"]] if req.get("source_blob") is not None else b""
+        env = dict(req["env"], HOME=workdir, PWD=workdir)
+        env.setdefault("TMPDIR", strategy.cfg.get("tmpdir") or workdir)
+        for step in req["steps"]:
+            stdin = blobs[step["stdin_blob"]] if step.get("stdin_blob") is not None else b""
+            facts, out, err = run_step(strategy, step, workdir, env, stdin, source)
+            facts["stdout_blob"], facts["stderr_blob"] = len(out_blobs), len(out_blobs) + 1
+            out_blobs += [out, err]
+            steps_out.append(facts)
+            if facts["error"] or facts["exit_code"] != 0 or facts["timed_out"] or facts["output_exceeded"]:
+                break
+        meta = {"steps": steps_out}
+        art = req.get("artifact")
+        if art and len(steps_out) == len(req["steps"]) and steps_out[-1]["exit_code"] == 0:
+            path = os.path.join(workdir, art)
+            if os.path.isfile(path) and os.path.getsize(path) <= MAX_ARTIFACT:
+                with open(path, "rb") as fh:
+                    meta["artifact_blob"] = len(out_blobs)
+                    out_blobs.append(fh.read())
+        return meta, out_blobs
+    except BaseException as e:
+        import traceback
+
+        traceback.print_exc()
+        return {"error": f"supervisor failed: {type(e).__name__}: {e}"}, []
+
+
+def _runner(strategy: Strategy, took_w: int) -> int:
+    """In R: prepare a world, then serve one request in it (through S where the strategy forks one)."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    workdir, prep_error = None, None
+    try:
+        workdir = strategy.prepare()
+    except BaseException as e:
+        prep_error = f"{type(e).__name__}: {e}"
+    if not strategy.fork_supervisor or prep_error is not None:
+        return _serve(strategy, workdir, took_w, prep_error)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            try:
+                strategy.in_supervisor()
+            except BaseException as e:
+                prep_error = f"{type(e).__name__}: {e}"
+            code = _serve(strategy, workdir, took_w, prep_error)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def main(cfg: dict) -> None:
+    """Set up once, announce readiness, then keep one prepared runner ahead until input ends."""
+    parent = cfg.get("parent_pid")
+    if parent:
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(0)
+    if cfg.get("netns"):
+        linux.unshare(linux.CLONE_NEWNET)
+    for name in cfg.get("preload", []):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    linux.libc()
+    strategy = STRATEGIES[cfg["strategy"]](cfg)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # keep the preloaded heap shared across forks (a collection would touch every page)
+    took_r, took_w = os.pipe()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    runners = set()
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for fd in (took_r, wake_r, wake_w):
+                    os.close(fd)
+                code = _runner(strategy, took_w)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        runners.add(pid)
+
+    spawn()
+    respond({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
+    while True:
+        ready, _, _ = select.select([took_r, wake_r], [], [])
+        if took_r in ready:
+            for _ in os.read(took_r, 64):
+                spawn()
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                if pid not in runners:
+                    continue  # an orphan reparented to us (we are pid 1 in a container)
+                runners.discard(pid)
+                code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+                if code == EXIT_EOF:
+                    os._exit(0)
+                if code != 0:
+                    os._exit(1)
