@@ -9,6 +9,7 @@ from rlvr.sandbox.backends.base import Backend, Isolation, backend_class, backen
 BACKEND_MODULES = [
     "rlvr.sandbox.backends.local",
     "rlvr.sandbox.backends.bwrap",
+    "rlvr.sandbox.backends.docker",
 ]
 
 for _module in BACKEND_MODULES:

@@ -78,8 +78,7 @@ def _program(strategy, step: dict, workdir: str, env: dict, fds: tuple, source: 
         os.dup2(stdin_fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, report)
-        os.closerange(report + 1, 1 << 16)
+        _close_fds_except(report)
         os.chdir(workdir)
         strategy.in_program()
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
@@ -96,6 +95,17 @@ def _program(strategy, step: dict, workdir: str, env: dict, fds: tuple, source: 
         os.execve(step["exe"], step["argv"], env)
     except OSError as e:
         _report_and_exit(report, f"cannot execute {step['argv'][0]}: {e.strerror}")
+
+
+def _close_fds_except(keep: int) -> None:
+    # Only the open ones: closing 65k numbers one by one costs ~20 ms where seccomp blocks close_range.
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def _report_and_exit(fd: int, message: str) -> None:
