@@ -102,11 +102,14 @@ def timed(fn, device: str, repeats: int) -> tuple[float, float | None]:
     return statistics.median(times), peak
 
 
-def hf_generate(model, ids, new_tokens: int, greedy: bool, **extra):
+def hf_generate(model, ids, new_tokens: int, greedy: bool, eos_token_id: int | None = None, **extra):
+    """``model.generate`` continuations of ``ids``; without an EOS every row gets ``new_tokens``."""
     kwargs = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0)
+    if eos_token_id is None:
+        kwargs["min_new_tokens"] = new_tokens
     mask = torch.ones_like(ids)
-    return model.generate(ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                          pad_token_id=0, eos_token_id=None, **kwargs, **extra)[:, ids.size(1):]
+    return model.generate(ids, attention_mask=mask, max_new_tokens=new_tokens, pad_token_id=0,
+                          eos_token_id=eos_token_id, **kwargs, **extra)[:, ids.size(1):]
 
 
 def greedy_check(model, engine, SamplingParams, prompts, new_tokens: int, label: str) -> dict:
@@ -171,6 +174,63 @@ def logprob_check(model, completions, prompts, device: str) -> dict:
     return out
 
 
+def engine_check(device: str, RolloutEngine, SamplingParams) -> dict:
+    """The engine's behaviours on ``device`` with a tiny fp32 model (CUDA graphs on when CUDA).
+
+    Greedy equality with per-prompt ``model.generate`` through slot refill, after an in-place
+    optimiser step (graphs must read the live weights), after weights are replaced by new tensors
+    (graphs must be re-captured), with an EOS stop; and top-k/top-p sampled log-probs against a
+    teacher-forced forward.
+    """
+    model = build_model("tiny", device, torch.float32, seed=5)
+    gen = torch.Generator().manual_seed(6)
+    prompts = [torch.randint(3, 2048, (n,), generator=gen).tolist() for n in (3, 17, 1, 40, 9, 25, 6, 12)]
+    greedy = SamplingParams(max_new_tokens=24, temperature=0, ignore_eos=True)
+    engine = RolloutEngine(model, max_batch=3, max_seq_len=96, device=device)
+
+    def equal_rows(params=greedy, **kw):
+        got = [c.token_ids for c in engine.generate(prompts, params)]
+        with torch.no_grad():
+            ref = [hf_generate(model, torch.tensor([p], device=device), 24, greedy=True, **kw)[0].tolist()
+                   for p in prompts]
+        if "eos_token_id" in kw:
+            ref = [r[: r.index(kw["eos_token_id"]) + 1] if kw["eos_token_id"] in r else r for r in ref]
+        return sum(g == r for g, r in zip(got, ref))
+
+    out = {"check": f"engine_{device}", "rows": len(prompts), "refill_greedy_equal": equal_rows()}
+    captures = engine.stats["graph_captures"]
+    model.train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=1.0)
+    seq = torch.tensor([prompts[0] * 4], device=device)
+    model(seq, labels=seq).loss.backward()
+    optimiser.step()
+    model.eval()
+    out["after_inplace_update_equal"] = equal_rows()
+    out["recaptured_after_inplace"] = engine.stats["graph_captures"] > captures
+    with torch.no_grad():
+        fresh = {k: v.clone() * 1.1 for k, v in model.state_dict().items()}
+    model.load_state_dict(fresh, assign=True)
+    captures = engine.stats["graph_captures"]
+    out["after_replaced_weights_equal"] = equal_rows()
+    out["recaptured_after_replace"] = engine.stats["graph_captures"] > captures
+    eos = engine.generate(prompts[:1], greedy)[0].token_ids[5]
+    model.generation_config.eos_token_id = eos
+    out["eos_stop_equal"] = equal_rows(SamplingParams(max_new_tokens=24, temperature=0), eos_token_id=eos)
+    model.generation_config.eos_token_id = None
+    sampled = engine.generate(prompts, SamplingParams(max_new_tokens=24, temperature=0.8, top_k=20, top_p=0.9,
+                                                      ignore_eos=True))
+    worst = 0.0
+    for prompt, c in zip(prompts, sampled):
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt + c.token_ids], device=device)).logits[0, len(prompt) - 1 : -1]
+        ref = (logits.float() / 0.8).log_softmax(-1).gather(-1, torch.tensor(c.token_ids, device=device)[:, None])
+        worst = max(worst, float((ref[:, 0].cpu() - torch.tensor(c.logprobs)).abs().max()))
+    out["sampled_logprob_max_abs"] = worst
+    out["graphs"] = engine.cuda_graphs
+    out["stats"] = dict(engine.stats)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
@@ -187,6 +247,8 @@ def main() -> None:
     parser.add_argument("--skip-hf", action="store_true", help="time only the engine")
     parser.add_argument("--check-greedy", action="store_true")
     parser.add_argument("--check-logprobs", action="store_true")
+    parser.add_argument("--check-engine", action="store_true",
+                        help="also check refill, live weights, EOS and sampled log-probs on --device (tiny fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=None, help="also append the JSON lines to this file")
     args = parser.parse_args()
@@ -249,6 +311,8 @@ def main() -> None:
             engine.release()
             model.float()
             lines.append(greedy_check(model, engine, SamplingParams, check_prompts, check_new, "fp32"))
+    if args.check_engine:
+        lines.append(engine_check(args.device, RolloutEngine, SamplingParams))
     for line in lines:
         print(json.dumps(line), flush=True)
         if args.out:

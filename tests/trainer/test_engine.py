@@ -97,10 +97,10 @@ def test_greedy_stops_at_eos_exactly_where_model_generate_does():
     model = tiny()
     prompts = prompts_of([5, 8, 2, 11])
     free = [hf_greedy(model, p, 12) for p in prompts]
+    engine = RolloutEngine(model, max_batch=4, max_seq_len=64)
     eos = free[0][4]  # a token greedy decoding reaches in the fifth step of the first prompt
-    model.generation_config.eos_token_id = eos
-    completions = RolloutEngine(model, max_batch=4, max_seq_len=64).generate(
-        prompts, SamplingParams(max_new_tokens=12, temperature=0))
+    model.generation_config.eos_token_id = eos  # read at each request, like model.generate does
+    completions = engine.generate(prompts, SamplingParams(max_new_tokens=12, temperature=0))
     for prompt, completion in zip(prompts, completions):
         reference = hf_greedy(model, prompt, 12, eos_token_id=eos, pad_token_id=0)
         if eos in reference:

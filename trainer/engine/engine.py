@@ -123,7 +123,6 @@ class RolloutEngine:
         self._decoder = getattr(model, model.base_model_prefix)
         self._head = model.get_output_embeddings()
         self._attn_configs = attention_configs(model)
-        self._eos_ids = self._find_eos_ids(model, tokenizer)
         self._capacity = -(-self.max_seq_len // _COLUMN_ALIGN) * _COLUMN_ALIGN
         self._state: SlotState | None = None
         self._compute_dtype: torch.dtype | None = None
@@ -175,7 +174,8 @@ class RolloutEngine:
         if min(ids) < 0 or max(ids) >= self.geometry.vocab_size:
             raise InputError(f"prompt token ids must be in [0, {self.geometry.vocab_size}), "
                              f"got {min(ids)}..{max(ids)}")
-        stop_ids = tuple(dict.fromkeys(params.stop_token_ids + (() if params.ignore_eos else self._eos_ids)))
+        eos_ids = () if params.ignore_eos else self._find_eos_ids(self.model, self.tokenizer)
+        stop_ids = tuple(dict.fromkeys(params.stop_token_ids + eos_ids))
         if len(stop_ids) > self.max_stop_ids:
             raise ConfigError("stop_token_ids", f"{len(stop_ids)} stop ids (EOS included) exceed max_stop_ids "
                               f"{self.max_stop_ids}", "raise RolloutEngine(max_stop_ids=...)")
@@ -242,6 +242,7 @@ class RolloutEngine:
 
     @staticmethod
     def _find_eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
+        """EOS ids as ``model.generate`` would use them now: the generation config's, else the tokenizer's."""
         eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         if eos is None and tokenizer is not None:
             eos = getattr(tokenizer, "eos_token_id", None)
