@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "rlvr.cli.doctor",
     "rlvr.cli.score",
     "rlvr.cli.eval",
+    "rlvr.cli.sandbox",
 ]
 
 app = typer.Typer(

@@ -27,8 +27,9 @@ from rlvr.sandbox.workers import ProcessWorker, Worker
 from rlvr.sandbox.zygote import launch_argv
 
 STAGE_DIR = "/.rlvr-run"
-# Processes of the worker itself in the run's user namespace: bwrap's init, zygote, R, S.
-WORKER_PROCESSES = 4
+# Processes of the worker itself in the run's user namespace: bwrap's init, the zygote, this
+# run's R and S, and the next run's prepared R and S.
+WORKER_PROCESSES = 6
 
 
 def _root_args() -> list[str]:
@@ -50,7 +51,7 @@ def bwrap_argv(etc_fds: dict[str, int], hostname: str = "sandbox") -> list[str]:
     """The bwrap command line for one worker, up to (not including) the command to run."""
     args = [
         shutil.which("bwrap") or "bwrap",
-        "--unshare-all", "--die-with-parent", "--new-session", "--hostname", hostname,
+        "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session", "--hostname", hostname,
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
         "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP",
         *_root_args(),

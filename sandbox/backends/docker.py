@@ -222,7 +222,7 @@ class DockerBackend(Backend):
     def start_worker(self) -> Worker:
         lim = self.limits
         uid = random.randrange(2_000_000, 2_100_000_000)
-        cfg = {"strategy": "uid", "uid": uid, "gid": uid, "workroot": "/work", "wipe_dirs": ["/tmp", "/dev/shm", "/var/tmp"],
+        cfg = {"strategy": "uid", "uid": uid, "gid": uid, "workdir": "/work", "wipe_dirs": ["/tmp", "/dev/shm", "/var/tmp"],
                "wipe_all": True, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD)}
         import docker
 

@@ -94,7 +94,7 @@ class LocalBackend(Backend):
     def start_worker(self) -> Worker:
         cfg = {
             "parent_pid": os.getpid(),
-            "workroot": self._base,
+            "workdir": os.path.join(self._base, f"w{len(os.listdir(self._base))}-{os.urandom(3).hex()}"),
             "preload": list(PYTHON_PRELOAD),
         }
         if not self.root:

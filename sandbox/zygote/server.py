@@ -43,13 +43,14 @@ def _serve(strategy: Strategy, workdir, took_w: int, prep_error) -> int:
         respond({"error": f"could not prepare the run: {prep_error}"})
         return 0
     try:
+        strategy.begin(req, workdir)
         for f in req["files"]:
             path = os.path.join(workdir, f["path"])
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as fh:
                 fh.write(blobs[f["blob"]])
             os.chmod(path, f.get("mode", 0o644))
-        strategy.adjust(req, workdir)
+        strategy.files_written(workdir)
     except BaseException as e:
         strategy.leave(workdir)
         respond({"error": f"could not write the program's files: {type(e).__name__}: {e}"})

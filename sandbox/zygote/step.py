@@ -141,7 +141,8 @@ def _run_python(source: bytes, step: dict, workdir: str, env: dict) -> None:
     except SystemExit as e:
         code = _exit_code(e.code)
     except BaseException as e:
-        sys.excepthook(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None)
+        e = e.with_traceback(e.__traceback__.tb_next if e.__traceback__ else None)  # hide this runner's frame
+        sys.excepthook(type(e), e, e.__traceback__)
         code = 1
     for finish in ("threading", "atexit"):  # what the interpreter does at exit: join threads, atexit
         try:

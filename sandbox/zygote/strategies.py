@@ -33,7 +33,10 @@ class Strategy(abc.ABC):
     def in_supervisor(self) -> None:
         """In S, before the request is read."""
 
-    def adjust(self, req: dict, workdir: str) -> None:
+    def begin(self, req: dict, workdir: str) -> None:
+        """In S, once the request is read and before its files are written."""
+
+    def files_written(self, workdir: str) -> None:
         """In S, once the request's files are written."""
 
     def in_program(self) -> None:
@@ -67,7 +70,7 @@ class PidNamespace(Strategy):
     def in_supervisor(self) -> None:
         linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
 
-    def adjust(self, req: dict, workdir: str) -> None:
+    def begin(self, req: dict, workdir: str) -> None:
         if int(req.get("disk_mb") or self.cfg["disk_mb"]) != int(self.cfg["disk_mb"]):
             linux.mount(None, workdir, None, linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV, f"size={int(req['disk_mb'])}m")
 
@@ -93,11 +96,15 @@ class DedicatedUid(Strategy):
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         if self.cfg.get("ipcns"):
             linux.unshare(linux.CLONE_NEWIPC)
-        workdir = os.path.join(self.cfg["workroot"], f"run-{os.urandom(6).hex()}")
-        os.mkdir(workdir, 0o700)
-        return workdir
+        return self.cfg["workdir"]
 
-    def adjust(self, req: dict, workdir: str) -> None:
+    def begin(self, req: dict, workdir: str) -> None:
+        # The work dir is the worker's own fixed path, made afresh once the previous run has
+        # been cleaned (a prepared runner must not touch it while another run is using it).
+        os.makedirs(workdir, mode=0o700, exist_ok=True)
+        os.chmod(workdir, 0o700)
+
+    def files_written(self, workdir: str) -> None:
         uid, gid = self.cfg["uid"], self.cfg["gid"]
         for root, dirs, files in os.walk(workdir):
             os.lchown(root, uid, gid)
@@ -124,7 +131,7 @@ class DedicatedUid(Strategy):
         linux.reap_all()
 
     def leave(self, workdir: str) -> None:
-        linux.rm_tree(workdir)
+        linux.rm_tree(workdir)  # a mount point (Docker's /work) stays, emptied
         wipe_owned(self.cfg.get("wipe_dirs", []), self.cfg["uid"], everything=bool(self.cfg.get("wipe_all")))
 
 
@@ -133,9 +140,10 @@ class ProcessGroup(Strategy):
 
     def prepare(self) -> str:
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-        workdir = os.path.join(self.cfg["workroot"], f"run-{os.urandom(6).hex()}")
-        os.mkdir(workdir, 0o700)
-        return workdir
+        return self.cfg["workdir"]
+
+    def begin(self, req: dict, workdir: str) -> None:
+        os.makedirs(workdir, mode=0o700, exist_ok=True)
 
     def in_program(self) -> None:
         os.setsid()
