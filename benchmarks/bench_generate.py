@@ -269,7 +269,6 @@ def main() -> None:
                            cuda_graphs=False if args.no_graphs else None, sync_every=args.sync_every)
     params = SamplingParams(max_new_tokens=args.new_tokens, temperature=1.0, ignore_eos=True)
     tokens = args.batch * args.new_tokens
-    lines = []
 
     result = {"bench": "generate", "shape": args.shape, "device": args.device, "dtype": args.dtype,
               "batch": args.batch, "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
@@ -292,32 +291,36 @@ def main() -> None:
         result.update(hf_dynamic_s=round(hf_s, 4), hf_dynamic_tok_s=round(tokens / hf_s, 1), hf_peak_gib=hf_mem,
                       ratio=round(hf_s / engine_s, 2))
         if args.hf_static:
-            with torch.no_grad():
-                st_s, _ = timed(lambda: hf_generate(model, ids, args.new_tokens, greedy=False,
-                                                    cache_implementation="static"), args.device, args.repeats)
-            result.update(hf_static_s=round(st_s, 4), hf_static_tok_s=round(tokens / st_s, 1),
-                          ratio_vs_static=round(st_s / engine_s, 2))
-    lines.append(result)
+            try:
+                with torch.no_grad():
+                    st_s, _ = timed(lambda: hf_generate(model, ids, args.new_tokens, greedy=False,
+                                                        cache_implementation="static"), args.device, args.repeats)
+                result.update(hf_static_s=round(st_s, 4), hf_static_tok_s=round(tokens / st_s, 1),
+                              ratio_vs_static=round(st_s / engine_s, 2))
+            except Exception as exc:  # the peer's failure must not hide our numbers
+                result["hf_static_error"] = repr(exc)[:300]
 
+    def emit(line: dict) -> None:
+        print(json.dumps(line), flush=True)
+        if args.out:
+            with args.out.open("a") as fh:
+                fh.write(json.dumps(line) + "\n")
+
+    emit(result)
     if args.check_logprobs:
-        lines.append(logprob_check(model, completions, prompts, args.device))
+        emit(logprob_check(model, completions, prompts, args.device))
     if args.check_greedy:
         check_prompts = prompts[: min(args.batch, 16)]
         check_new = min(args.new_tokens, 64)
-        lines.append(greedy_check(model, engine, SamplingParams, check_prompts, check_new, args.dtype))
+        emit(greedy_check(model, engine, SamplingParams, check_prompts, check_new, args.dtype))
         if dtype != torch.float32:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
             engine.release()
             model.float()
-            lines.append(greedy_check(model, engine, SamplingParams, check_prompts, check_new, "fp32"))
+            emit(greedy_check(model, engine, SamplingParams, check_prompts, check_new, "fp32"))
     if args.check_engine:
-        lines.append(engine_check(args.device, RolloutEngine, SamplingParams))
-    for line in lines:
-        print(json.dumps(line), flush=True)
-        if args.out:
-            with args.out.open("a") as fh:
-                fh.write(json.dumps(line) + "\n")
+        emit(engine_check(args.device, RolloutEngine, SamplingParams))
 
 
 if __name__ == "__main__":

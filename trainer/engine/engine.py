@@ -37,7 +37,7 @@ from .graphs import CapturedStep
 from .kv_cache import attention_configs, engine_attention
 from .params import Completion, SamplingParams
 from .sampling import sample_next
-from .state import LENGTH, STOPPED, SlotState
+from .state import STOPPED, RowParams, SlotState
 from .stops import StopStringMatcher, safe_decode
 
 logger = logging.getLogger(__name__)
@@ -308,12 +308,12 @@ class RolloutEngine:
         take = min(len(free), len(self._pending))
         if not take:
             return
+        # Shortest first, so each prefill chunk pads to its own longest prompt only.
         admitted = sorted(((free[i], self._pending.popleft()) for i in range(take)),
                           key=lambda pair: len(pair[1].prompt_ids))
         chunk: list[tuple[int, _Request]] = []
         for slot, req in admitted:
-            width = max(len(req.prompt_ids), *(len(r.prompt_ids) for _, r in chunk)) if chunk else len(req.prompt_ids)
-            if chunk and width * (len(chunk) + 1) > self.prefill_tokens:
+            if chunk and len(req.prompt_ids) * (len(chunk) + 1) > self.prefill_tokens:
                 self._prefill(chunk)
                 chunk = []
             chunk.append((slot, req))
@@ -340,33 +340,11 @@ class RolloutEngine:
             st.cache.load_prefill(layer, slots, cached.keys, cached.values)
         del out
         reqs = [req for _, req in batch]
-        temperature = torch.tensor([r.params.temperature for r in reqs], dtype=torch.float32, device=dev)
-        top_k = torch.tensor([r.params.top_k if r.params.filtered else 0 for r in reqs], device=dev)
-        top_p = torch.tensor([r.params.top_p if r.params.filtered else 1.0 for r in reqs],
-                             dtype=torch.float32, device=dev)
-        processed = torch.tensor([r.params.logprob_mode == "processed" for r in reqs], device=dev)
-        stops = torch.full((len(reqs), self.max_stop_ids), -1, dtype=torch.long)
-        for row, r in enumerate(reqs):
-            stops[row, : len(r.stop_ids)] = torch.tensor(r.stop_ids, dtype=torch.long)
-        stops = stops.to(dev)
-        max_new = torch.tensor([r.max_new for r in reqs], device=dev)
-        tokens, logps = sample_next(logits, temperature, top_k, top_p, processed,
+        rows = RowParams.build([r.params for r in reqs], [r.stop_ids for r in reqs], [r.max_new for r in reqs],
+                               max_stop_ids=self.max_stop_ids, device=dev)
+        tokens, logps = sample_next(logits, rows.temperature, rows.top_k, rows.top_p, rows.processed,
                                     filtered=any(r.params.filtered for r in reqs))
-        st.lengths[slots] = lens
-        st.tokens_in[slots] = tokens
-        st.n_gen[slots] = 1
-        st.out_tokens[slots, 0] = tokens
-        st.out_logps[slots, 0] = logps
-        st.max_new[slots] = max_new
-        st.temperature[slots] = temperature
-        st.top_k[slots] = top_k
-        st.top_p[slots] = top_p
-        st.processed[slots] = processed
-        st.stop_ids[slots] = stops
-        stop_hit = (tokens[:, None] == stops).any(dim=1)
-        done = stop_hit | (max_new <= 1)
-        st.finish[slots] = torch.where(stop_hit, STOPPED, torch.where(done, LENGTH, 0))
-        st.active[slots] = ~done
+        st.admit(slots, lens, rows, tokens, logps)
         for slot, req in batch:
             self._slots[slot] = req
 

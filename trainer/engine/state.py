@@ -8,14 +8,52 @@ tokens and their log-probs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from .kv_cache import SlotKVCache
+from .params import SamplingParams
 
 # finish codes kept on the device
 RUNNING, STOPPED, LENGTH = 0, 1, 2
+
+
+@dataclass
+class RowParams:
+    """Sampling parameters of a group of requests as device tensors, one row per request."""
+
+    temperature: torch.Tensor  # [n] float32
+    top_k: torch.Tensor  # [n] long
+    top_p: torch.Tensor  # [n] float32
+    processed: torch.Tensor  # [n] bool
+    stop_ids: torch.Tensor  # [n, K] long, -1 = unused
+    max_new: torch.Tensor  # [n] long
+
+    @classmethod
+    def build(
+        cls,
+        params: Sequence[SamplingParams],
+        stop_ids: Sequence[Sequence[int]],
+        max_new: Sequence[int],
+        *,
+        max_stop_ids: int,
+        device: torch.device,
+    ) -> RowParams:
+        """Pack per-request parameters; top-k/top-p are switched off for rows that do not filter."""
+        stops = torch.full((len(params), max_stop_ids), -1, dtype=torch.long)
+        for row, ids in enumerate(stop_ids):
+            stops[row, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
+        return cls(
+            temperature=torch.tensor([p.temperature for p in params], dtype=torch.float32, device=device),
+            top_k=torch.tensor([p.top_k if p.filtered else 0 for p in params], dtype=torch.long, device=device),
+            top_p=torch.tensor([p.top_p if p.filtered else 1.0 for p in params], dtype=torch.float32,
+                               device=device),
+            processed=torch.tensor([p.logprob_mode == "processed" for p in params], device=device),
+            stop_ids=stops.to(device),
+            max_new=torch.tensor(list(max_new), dtype=torch.long, device=device),
+        )
 
 
 @dataclass
@@ -89,6 +127,25 @@ class SlotState:
         self.finish.copy_(torch.where(done, code, self.finish))
         self.active.copy_(active & ~done)
 
+    def admit(self, slots: torch.Tensor, lengths: torch.Tensor, rows: RowParams, tokens: torch.Tensor,
+              logps: torch.Tensor) -> None:
+        """Start requests in ``slots`` after their prefill: prompt ``lengths``, first sampled token."""
+        self.lengths[slots] = lengths
+        self.tokens_in[slots] = tokens
+        self.n_gen[slots] = 1
+        self.out_tokens[slots, 0] = tokens
+        self.out_logps[slots, 0] = logps
+        self.max_new[slots] = rows.max_new
+        self.temperature[slots] = rows.temperature
+        self.top_k[slots] = rows.top_k
+        self.top_p[slots] = rows.top_p
+        self.processed[slots] = rows.processed
+        self.stop_ids[slots] = rows.stop_ids
+        stop_hit = (tokens[:, None] == rows.stop_ids).any(dim=1)
+        done = stop_hit | (rows.max_new <= 1)
+        self.finish[slots] = torch.where(stop_hit, STOPPED, torch.where(done, LENGTH, RUNNING))
+        self.active[slots] = ~done
+
     def reset(self, slots: torch.Tensor) -> None:
         """Mark ``slots`` idle (their cache columns are overwritten by the next prefill)."""
         self.active[slots] = False
@@ -102,4 +159,4 @@ class SlotState:
         return self.cache.nbytes() + sum(t.numel() * t.element_size() for t in tensors)
 
 
-__all__ = ["SlotState", "RUNNING", "STOPPED", "LENGTH"]
+__all__ = ["SlotState", "RowParams", "RUNNING", "STOPPED", "LENGTH"]
