@@ -1,0 +1,201 @@
+"""Environment rollouts plugged into TRL: ``EnvRollouts`` is a ``rollout_func``, ``env_reward`` its reward.
+
+TRL's ``GRPOTrainer(rollout_func=...)`` (trl 1.16, ``_generate``) is the entry point that fits:
+it hands us the batch's prompts and takes back token ids, per-token log-probs and an
+``env_mask``, so multi-turn episodes, environment-written tokens and engine log-probs all reach
+the loss unchanged. Its other two entry points do not fit: ``tools=`` only runs Python callables
+inside TRL's own tool-call loop (no environment rewards, turns or feedback), and
+``environment_factory=`` gives an environment tools and one ``reset(**row)`` string, not the
+Gymnasium ``step(text) -> (obs, reward, ...)`` contract with rewards per turn.
+
+Contract details that matter (docs/trl-1.16.md §3.7):
+
+* ``prompts`` arrive already repeated ``num_generations`` times (one per completion), so we play
+  exactly ONE episode per incoming prompt. Each prompt is a task key (see ``tasks.TaskKey``);
+  the G copies of a key reset the same task, so a group shares its task.
+* Every key we return besides ``prompt_ids``/``completion_ids``/``logprobs`` is forwarded to the
+  reward functions as a per-completion keyword; ``env_reward`` reads ``env_reward`` from there.
+* ``env_mask`` (1 = model token) becomes TRL's ``tool_mask``: environment tokens never enter the
+  loss nor the completion-length metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Sequence
+
+from rlvr.trainer.engine import SamplingParams
+from rlvr.trainer.rollout.backends import GenerationBackend, make_backend
+from rlvr.trainer.rollout.chat import ChatFormatter
+from rlvr.trainer.rollout.episode import Episode, summarize
+from rlvr.trainer.rollout.runner import EnvRunner
+from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey
+
+logger = logging.getLogger(__name__)
+
+EpisodeSink = Callable[[int, list[Episode], list[str]], None]
+
+
+def trainer_backend(trainer: Any, kind: str, max_batch: int, max_seq_len: int) -> GenerationBackend:
+    """A generation backend over a TRL trainer's live policy (unwrapped; gathered when sharded)."""
+    from trl.models import unwrap_model_for_generation
+
+    acc = trainer.accelerator
+    model = acc.unwrap_model(trainer.model)
+    ds = getattr(acc.state, "deepspeed_plugin", None)
+    sharded = bool(getattr(trainer, "is_fsdp_enabled", False)) or (ds is not None and getattr(ds, "zero_stage", 0) == 3)
+
+    def context() -> Any:
+        import contextlib
+
+        stack = contextlib.ExitStack()
+        unwrapped = stack.enter_context(unwrap_model_for_generation(
+            trainer.model_wrapped, acc, gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
+            gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs))
+        dist = getattr(trainer, "_dist", None)  # TRL's FSDP helper (private in trl 1.16)
+        if dist is not None and sharded:
+            stack.enter_context(dist.summon_full_params(trainer.model_wrapped, recurse=False))
+
+        @contextlib.contextmanager
+        def wrapped() -> Any:
+            with stack:
+                yield unwrapped
+
+        return wrapped()
+
+    return make_backend(kind, model, trainer.processing_class, max_batch=max_batch, max_seq_len=max_seq_len,
+                        context=context, sharded=sharded)
+
+
+class EnvRollouts:
+    """A TRL ``rollout_func`` that plays environment episodes (one per incoming prompt).
+
+    Args:
+        entries: the training mixture (``TaskKey.env`` indexes it).
+        max_new_tokens / max_completion_length / max_turns / env_workers: episode limits (see
+            ``EnvRunner``).
+        backend: ``auto`` | ``engine`` | ``hf``.
+        chat_template: optional template override for the tokenizer.
+        sink: called on the main process after each batch with ``(step, episodes, all_keys)``
+            (sample rollouts, data-order records); ``all_keys`` are every rank's task keys.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[EnvEntry],
+        *,
+        max_new_tokens: int,
+        max_completion_length: int,
+        max_turns: int = 8,
+        env_workers: int = 16,
+        backend: str = "auto",
+        chat_template: str | None = None,
+        sink: EpisodeSink | None = None,
+    ) -> None:
+        self.entries = list(entries)
+        self.max_new_tokens = max_new_tokens
+        self.max_completion_length = max_completion_length
+        self.max_turns = max_turns
+        self.env_workers = env_workers
+        self.backend_kind = backend
+        self.chat_template = chat_template
+        self.sink = sink
+        self.runner: EnvRunner | None = None
+        self.pending_metrics: dict[str, float] = {}
+        self.__name__ = "rlvr_env_rollouts"
+
+    def build_runner(self, trainer: Any, prompt_len: int, batch: int) -> EnvRunner:
+        """The runner over ``trainer``'s policy (built on first use)."""
+        if self.runner is None:
+            backend = trainer_backend(trainer, self.backend_kind, max_batch=max(batch, 1),
+                                      max_seq_len=prompt_len + self.max_completion_length + 64)
+            logger.info("rollouts: %s backend", backend.name)
+            self.runner = EnvRunner(
+                self.entries, ChatFormatter(trainer.processing_class, self.chat_template), backend,
+                max_new_tokens=self.max_new_tokens, max_completion_length=self.max_completion_length,
+                max_turns=self.max_turns, env_workers=self.env_workers,
+            )
+        return self.runner
+
+    def sampling_params(self, trainer: Any) -> SamplingParams:
+        """The trainer's sampling settings (temperature, top-p, top-k)."""
+        args = trainer.args
+        return SamplingParams(max_new_tokens=self.max_new_tokens, temperature=float(args.temperature),
+                              top_p=float(args.top_p if args.top_p is not None else 1.0), top_k=int(args.top_k or 0))
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list[Any]]:
+        """Play one episode per prompt (task key) and return TRL's rollout dict plus episode fields."""
+        keys = [TaskKey.parse(p) for p in prompts]
+        runner = self.build_runner(trainer, prompt_len=256, batch=len(keys))
+        episodes = runner.run(keys, self.sampling_params(trainer))
+        self._report(trainer, episodes)
+        return {
+            "prompt_ids": [e.prompt_ids for e in episodes],
+            "completion_ids": [e.completion_ids for e in episodes],
+            "logprobs": [e.logprobs for e in episodes],
+            "env_mask": [e.env_mask for e in episodes],
+            "env_reward": [e.reward for e in episodes],
+            "env_success": [e.success for e in episodes],
+            "env_status": [e.status for e in episodes],
+            "env_turns": [e.turns for e in episodes],
+            "env_truncated": [e.truncated for e in episodes],
+            "env_id": [e.env_id for e in episodes],
+            "task_id": [e.task_id for e in episodes],
+        }
+
+    def _report(self, trainer: Any, episodes: list[Episode]) -> None:
+        """Gather per-episode stats over ranks; stash them for ``env_reward`` to log; feed the sink."""
+        from accelerate.utils import gather_object
+
+        acc = trainer.accelerator
+        local = [(e.record() | {"messages": None}) for e in episodes]
+        rows = gather_object(local) if acc.num_processes > 1 else local
+        light = [_episode_from_record(r) for r in rows]
+        self.pending_metrics = summarize(light)
+        if self.sink is not None and acc.is_main_process:
+            self.sink(int(trainer.state.global_step) + 1, episodes, [r["task_key"] for r in rows])
+
+    def close(self) -> None:
+        """Release environments and the engine cache."""
+        if self.runner is not None:
+            self.runner.close()
+            release = getattr(self.runner.backend, "release", None)
+            if release is not None:
+                release()
+            self.runner = None
+
+
+def _episode_from_record(r: dict[str, Any]) -> Episode:
+    ep = Episode(key=TaskKey.parse(r["task_key"]), reward=r["reward"], components=r["components"],
+                 success=r["success"], status=r["status"], turns=r["turns"], truncated=r["truncated"],
+                 overlong=r["overlong"], error=r["error"])
+    ep.env_mask = [1] * r["model_tokens"] + [0] * r["env_tokens"]
+    return ep
+
+
+def make_env_reward(rollouts: EnvRollouts) -> Callable[..., list[float]]:
+    """The reward function for TRL: each completion's episode return (and logs the episode stats)."""
+
+    def env_reward(prompts: list[Any], completions: list[Any], env_reward: list[float] | None = None,
+                   log_metric: Callable[[str, float], None] | None = None, **kwargs: Any) -> list[float | None]:
+        """Episode return from the environment (computed during the rollout)."""
+        if env_reward is None:
+            return [None] * len(prompts)
+        if log_metric is not None:
+            for name, value in rollouts.pending_metrics.items():
+                log_metric(name, value)
+            rollouts.pending_metrics = {}
+        return [float(r) for r in env_reward]
+
+    return env_reward
+
+
+def build_train_dataset(keys: Sequence[TaskKey]) -> Any:
+    """A ``datasets.Dataset`` whose ``prompt`` column holds the task keys (TRL's sampler shuffles it)."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"prompt": [str(k) for k in keys]})
+
+
+__all__ = ["EnvRollouts", "make_env_reward", "build_train_dataset", "trainer_backend"]

@@ -1,0 +1,440 @@
+"""The train config: one dataclass tree for a whole run, loaded from YAML and validated at once.
+
+Every section is a frozen-free dataclass with documented fields (TRL's ``GRPOConfig`` habit: each
+field says what it does and why its default is what it is). ``load_config(path, overrides)``
+reads YAML, applies dotted overrides (the CLI flags), and checks every field name, type and
+choice before any model is loaded: a typo fails with the field's full path, the allowed names
+and a "did you mean" suggestion.
+
+The loader is hand-written (about a hundred lines below) rather than pydantic/dacite because the
+project's configs are plain dataclasses (STYLE.md) and the errors must be ``ConfigError`` with the
+dotted field path, the allowed values and a suggestion, which neither library phrases that way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from rlvr.errors import ConfigError, InputError
+
+Device = Literal["auto", "cpu", "cuda", "mps"]
+
+
+@dataclass
+class TinyModelSpec:
+    """Shape of a policy built in code (``model.name_or_path: tiny``): a small Qwen2, byte tokenizer."""
+
+    hidden_size: int = field(default=64, metadata={"help": "Width of the transformer."})
+    intermediate_size: int = field(default=128, metadata={"help": "MLP width."})
+    num_hidden_layers: int = field(default=2, metadata={"help": "Number of transformer blocks."})
+    num_attention_heads: int = field(default=4, metadata={"help": "Attention heads."})
+    num_key_value_heads: int = field(default=2, metadata={"help": "Key/value heads (GQA)."})
+    max_position_embeddings: int = field(default=512, metadata={"help": "Longest sequence, prompt + completion."})
+
+
+@dataclass
+class ModelConfig:
+    """Which policy to train."""
+
+    name_or_path: str = field(
+        default="tiny",
+        metadata={"help": "A local Hugging Face model directory or hub id, or 'tiny' for a small Qwen2 built in code."},
+    )
+    tiny: TinyModelSpec = field(default_factory=TinyModelSpec, metadata={"help": "Shape when name_or_path is 'tiny'."})
+    chat_template: str | None = field(
+        default=None,
+        metadata={"help": "Override the tokenizer's chat template: a jinja string or a TRL bundled template name."},
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
+        default="auto", metadata={"help": "Weights dtype; 'auto' = bfloat16 on a GPU that supports it, else float32."}
+    )
+
+
+@dataclass
+class EnvSpec:
+    """One environment of the training mixture."""
+
+    id: str = field(default="", metadata={"help": "A registered environment id, e.g. rlvr/Arithmetic-v0."})
+    weight: float = field(default=1.0, metadata={"help": "Share of training prompts drawn from it (normalised)."})
+    kwargs: dict = field(default_factory=dict, metadata={"help": "Keyword arguments for gymnasium.make."})
+
+
+@dataclass
+class AlgorithmSection:
+    """The policy-gradient algorithm: a preset of rlvr.trainer.algorithms plus field overrides."""
+
+    preset: str = field(default="grpo", metadata={"help": "grpo, dr_grpo, dapo, rloo, ppo, cispo, gspo, ... "})
+    overrides: dict = field(default_factory=dict, metadata={"help": "AlgorithmConfig fields to change."})
+
+
+@dataclass
+class GenerationConfig:
+    """How rollouts are sampled."""
+
+    num_generations: int = field(default=8, metadata={"help": "G: completions (episodes) per prompt."})
+    prompts_per_step: int = field(default=8, metadata={"help": "P: prompts per optimiser step (all processes)."})
+    max_new_tokens: int = field(default=128, metadata={"help": "Longest assistant turn, in tokens."})
+    max_completion_length: int = field(
+        default=512, metadata={"help": "Token budget of a whole episode after the prompt (model + environment turns)."}
+    )
+    max_turns: int = field(default=8, metadata={"help": "Most assistant turns per episode (the env may end sooner)."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature for training rollouts."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling; 1.0 keeps exact log-probs."})
+    top_k: int = field(default=0, metadata={"help": "Top-k sampling; 0 = off."})
+    backend: Literal["auto", "engine", "hf"] = field(
+        default="auto",
+        metadata={"help": "'engine' = rlvr RolloutEngine (static KV cache), 'hf' = model.generate, 'auto' = engine if present."},
+    )
+    env_workers: int = field(default=16, metadata={"help": "Environment steps run concurrently (thread pool)."})
+
+
+@dataclass
+class OptimConfig:
+    """Optimisation."""
+
+    max_steps: int = field(default=100, metadata={"help": "Optimiser steps of RL."})
+    learning_rate: float = field(default=1e-6, metadata={"help": "Peak learning rate (AdamW)."})
+    lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = field(
+        default="constant_with_warmup", metadata={"help": "Learning-rate schedule."}
+    )
+    warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per optimiser step."})
+    num_iterations: int = field(default=1, metadata={"help": "mu: optimiser passes over each rollout batch."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
+
+
+@dataclass
+class SFTConfig:
+    """Optional supervised warm-up on the environments' reference solutions (DeepSeek-R1's 'SFT then RL')."""
+
+    steps: int = field(default=0, metadata={"help": "SFT optimiser steps before RL; 0 = none."})
+    batch_size: int = field(default=32, metadata={"help": "Examples per SFT step."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "SFT learning rate (constant after warm-up)."})
+    warmup_steps: int = field(default=20, metadata={"help": "SFT linear warm-up steps."})
+    target: Literal["action", "answer"] = field(
+        default="action",
+        metadata={"help": "'action' = the environment's full reference response; 'answer' = the bare answer "
+                  "(single-turn environments whose verifier accepts it, e.g. with system_prompt: '')."},
+    )
+
+
+@dataclass
+class EvalConfig:
+    """Held-out evaluation: tasks from seeds disjoint from training, pass@1 from the success flag."""
+
+    num_tasks: int = field(default=100, metadata={"help": "Held-out tasks (spread over the mixture)."})
+    samples_per_task: int = field(default=4, metadata={"help": "n samples per task for pass@1 (and pass@k, k<=n)."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of evaluation; 0 = greedy."})
+    every_steps: int = field(default=0, metadata={"help": "Evaluate every N steps during RL; 0 = only before/after."})
+    environments: list[EnvSpec] = field(
+        default_factory=list,
+        metadata={"help": "Held-out environments (e.g. a test split); empty = the training mixture with unseen seeds."},
+    )
+    before: bool = field(default=True, metadata={"help": "Evaluate the starting policy (eval_before)."})
+    after: bool = field(default=True, metadata={"help": "Evaluate the final policy (eval_after)."})
+
+
+@dataclass
+class LoggingConfig:
+    """What the run writes while it goes."""
+
+    logging_steps: int = field(default=1, metadata={"help": "Write metrics.jsonl every N steps."})
+    sample_rollouts: int = field(default=2, metadata={"help": "Rollouts per logged step saved to samples.jsonl."})
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar with the live reward."})
+    report_to: str = field(default="none", metadata={"help": "Extra trackers for transformers (e.g. 'wandb')."})
+
+
+@dataclass
+class CheckpointConfig:
+    """Checkpoints for --resume."""
+
+    save_steps: int = field(default=50, metadata={"help": "Save a checkpoint every N steps (0 = only at the end)."})
+    save_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
+    save_final_model: bool = field(default=True, metadata={"help": "Save the final policy to OUTPUT_DIR/final."})
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run."""
+
+    output_dir: str = field(default="runs/run", metadata={"help": "Run directory (created)."})
+    seed: int = field(default=0, metadata={"help": "Seed of model init, data order and sampling."})
+    device: Device = field(default="auto", metadata={"help": "auto = cuda when available, else cpu."})
+    model: ModelConfig = field(default_factory=ModelConfig)
+    environments: list[EnvSpec] = field(default_factory=list, metadata={"help": "The training mixture."})
+    algorithm: AlgorithmSection = field(default_factory=AlgorithmSection)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON-ready)."""
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- building from plain data
+
+
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; returns the (possibly converted) value."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            near = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ConfigError(path, f"{value!r} is not allowed", f"{hint}allowed: {', '.join(map(str, allowed))}")
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, path)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected a list, got {type(value).__name__}")
+        (item_tp,) = get_args(tp) or (Any,)
+        return [_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    if tp is dict or origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML reads 1e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected a string, got {value!r}")
+        return value
+    return value
+
+
+def build(cls: type, data: Any, path: str = "") -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, failing on unknown names and bad values."""
+    if data is None:
+        data = {}
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(path or cls.__name__, f"expected a mapping of fields, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in names:
+            near = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ConfigError(where, "unknown field", f"{hint}allowed: {', '.join(names)}")
+        kwargs[key] = _coerce(value, hints[key], where)
+    return cls(**kwargs)
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def parse_env_flag(spec: str) -> list[dict[str, Any]]:
+    """``--env`` syntax: ``ID[:WEIGHT][,ID[:WEIGHT]...]`` -> the ``environments`` list."""
+    envs = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        env_id, _, weight = part.partition(":") if part.count(":") == 1 and "/" in part.split(":")[0] else (part, "", "")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            raise ConfigError("--env", f"weight {weight!r} of {env_id!r} is not a number", "write ID:WEIGHT, e.g. rlvr/Math-v0:0.5") from None
+        envs.append({"id": env_id, "weight": w})
+    if not envs:
+        raise ConfigError("--env", "no environment id given", "write e.g. --env rlvr/Arithmetic-v0")
+    return envs
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Cross-field checks that a single field's type cannot express."""
+    g, o, e, c = cfg.generation, cfg.optim, cfg.eval, cfg.checkpoint
+    positive = {
+        "generation.num_generations": g.num_generations, "generation.prompts_per_step": g.prompts_per_step,
+        "generation.max_new_tokens": g.max_new_tokens, "generation.max_completion_length": g.max_completion_length,
+        "generation.max_turns": g.max_turns, "generation.env_workers": g.env_workers,
+        "optim.max_steps": o.max_steps, "optim.gradient_accumulation_steps": o.gradient_accumulation_steps,
+        "optim.num_iterations": o.num_iterations, "eval.samples_per_task": e.samples_per_task,
+        "logging.logging_steps": cfg.logging.logging_steps, "sft.batch_size": cfg.sft.batch_size,
+    }
+    for name, value in positive.items():
+        if value < 1:
+            raise ConfigError(name, f"must be >= 1, got {value}")
+    for name, value in {"eval.num_tasks": e.num_tasks, "eval.every_steps": e.every_steps, "sft.steps": cfg.sft.steps,
+                        "checkpoint.save_steps": c.save_steps, "optim.warmup_steps": o.warmup_steps,
+                        "logging.sample_rollouts": cfg.logging.sample_rollouts}.items():
+        if value < 0:
+            raise ConfigError(name, f"must be >= 0, got {value}")
+    if g.num_generations < 2:
+        raise ConfigError("generation.num_generations", "must be >= 2 (group baselines need at least two completions)")
+    if not 0.0 < g.top_p <= 1.0:
+        raise ConfigError("generation.top_p", f"must be in (0, 1], got {g.top_p}")
+    if g.temperature <= 0:
+        raise ConfigError("generation.temperature", f"must be > 0 for sampling, got {g.temperature}")
+    if e.temperature < 0:
+        raise ConfigError("eval.temperature", f"must be >= 0 (0 = greedy), got {e.temperature}")
+    if o.learning_rate <= 0:
+        raise ConfigError("optim.learning_rate", f"must be > 0, got {o.learning_rate}")
+    if g.max_new_tokens > g.max_completion_length:
+        raise ConfigError("generation.max_new_tokens", f"{g.max_new_tokens} exceeds generation.max_completion_length "
+                          f"{g.max_completion_length}", "raise max_completion_length or lower max_new_tokens")
+    if (g.prompts_per_step * g.num_generations) % o.gradient_accumulation_steps:
+        raise ConfigError("optim.gradient_accumulation_steps", f"{o.gradient_accumulation_steps} does not divide the "
+                          f"{g.prompts_per_step * g.num_generations} completions of a step (prompts_per_step x num_generations)")
+    if c.save_steps and c.save_steps % o.num_iterations:
+        # TRL regenerates rollouts every num_iterations steps; a checkpoint in between would resume
+        # with an empty rollout buffer.
+        raise ConfigError("checkpoint.save_steps", f"{c.save_steps} is not a multiple of optim.num_iterations "
+                          f"{o.num_iterations}", f"use a multiple of {o.num_iterations}")
+    if not cfg.environments:
+        raise ConfigError("environments", "no environment given", "list at least one, e.g. [{id: rlvr/Arithmetic-v0}]")
+    for i, env in enumerate(cfg.environments):
+        if not env.id:
+            raise ConfigError(f"environments[{i}].id", "missing", "give a registered id such as rlvr/Arithmetic-v0")
+        if env.weight <= 0:
+            raise ConfigError(f"environments[{i}].weight", f"must be > 0, got {env.weight}")
+    if cfg.model.name_or_path == "tiny":
+        t = cfg.model.tiny
+        if t.hidden_size % t.num_attention_heads:
+            raise ConfigError("model.tiny.hidden_size", f"{t.hidden_size} is not divisible by num_attention_heads {t.num_attention_heads}")
+        if t.num_attention_heads % t.num_key_value_heads:
+            raise ConfigError("model.tiny.num_key_value_heads", f"{t.num_key_value_heads} does not divide num_attention_heads {t.num_attention_heads}")
+    return cfg
+
+
+def check_algorithm(cfg: TrainConfig) -> Any:
+    """Resolve the algorithm section to an ``AlgorithmConfig`` (unknown preset/override -> ConfigError)."""
+    from rlvr.trainer.algorithms import PRESETS, preset
+
+    name = cfg.algorithm.preset
+    if name not in PRESETS:
+        near = difflib.get_close_matches(name, list(PRESETS), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise ConfigError("algorithm.preset", f"unknown preset {name!r}", f"{hint}allowed: {', '.join(PRESETS)}")
+    try:
+        return preset(name, **cfg.algorithm.overrides)
+    except ConfigError as e:
+        if e.field.startswith("algorithm."):
+            raise
+        raise ConfigError(f"algorithm.overrides.{e.field}", e.problem, e.fix) from None
+    except TypeError as e:  # an unknown keyword
+        import dataclasses as dc
+
+        from rlvr.trainer.algorithms import AlgorithmConfig
+
+        names = [f.name for f in dc.fields(AlgorithmConfig)]
+        bad = [k for k in cfg.algorithm.overrides if k not in names]
+        key = bad[0] if bad else "?"
+        near = difflib.get_close_matches(key, names, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise ConfigError(f"algorithm.overrides.{key}", f"unknown field ({e})", f"{hint}allowed: {', '.join(names)}") from None
+
+
+def check_environments(cfg: TrainConfig) -> None:
+    """Every environment id is registered (did-you-mean on a typo), before any model is loaded."""
+    import gymnasium
+
+    import rlvr.envs  # noqa: F401  (registers built-ins and plugins)
+
+    known = list(gymnasium.registry.keys())
+    for i, env in enumerate(cfg.environments):
+        if env.id not in gymnasium.registry:
+            near = difflib.get_close_matches(env.id, known, n=3)
+            hint = f"did you mean {', '.join(map(repr, near))}? " if near else ""
+            rlvr_ids = sorted(k for k in known if "/" in k and not k.startswith(("ale_py", "phys2d", "tabular")))
+            raise ConfigError(f"environments[{i}].id", f"{env.id!r} is not a registered environment",
+                              f"{hint}registered: {', '.join(rlvr_ids) or '(none)'}; `rlvr envs list` shows them all")
+
+
+def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Build and validate a ``TrainConfig`` from plain data plus dotted-key overrides."""
+    data = dict(data or {})
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    return validate(build(TrainConfig, data))
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML train config (or start from defaults when ``path`` is None) and apply overrides."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"config file {p} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise InputError(f"{p}: not valid YAML ({e})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{p}: the top level must be a mapping of sections (model, environments, ...)")
+    return config_from_dict(data, overrides)
+
+
+def dump_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (the run directory's config.yaml)."""
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+__all__ = [
+    "TrainConfig", "ModelConfig", "TinyModelSpec", "EnvSpec", "AlgorithmSection", "GenerationConfig", "OptimConfig",
+    "SFTConfig", "EvalConfig", "LoggingConfig", "CheckpointConfig", "build", "config_from_dict", "load_config",
+    "dump_config", "validate", "check_algorithm", "check_environments", "parse_env_flag",
+]

@@ -1,0 +1,84 @@
+"""Held-out evaluation during a run: pass@1 (and pass@k) from the environments' success flags.
+
+The same ``EnvRunner`` that produces training rollouts plays ``samples_per_task`` episodes of each
+held-out task at the evaluation temperature (0 = greedy). pass@k is the unbiased estimator from
+``rlvr.envs.evaluation`` (the same numbers ``rlvr eval`` reports). Under several processes every
+rank plays its share of the tasks and the results are gathered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import Any, Sequence
+
+from rlvr.envs.evaluation.metrics import pass_at_k_curve
+from rlvr.trainer.engine import SamplingParams
+from rlvr.trainer.rollout.runner import EnvRunner
+from rlvr.trainer.rollout.tasks import TaskKey
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_heldout(
+    runner: EnvRunner,
+    keys: Sequence[TaskKey],
+    *,
+    samples_per_task: int,
+    temperature: float,
+    max_new_tokens: int,
+    rank: int = 0,
+    world: int = 1,
+    batch_size: int = 512,
+) -> dict[str, Any]:
+    """Play every held-out task ``samples_per_task`` times; return pass@k, reward and per-env pass@1.
+
+    Greedy decoding (``temperature == 0``) is deterministic, so one sample per task is played.
+    """
+    t0 = time.perf_counter()
+    n = 1 if temperature == 0 else samples_per_task
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=float(temperature))
+    mine = [(i, k) for i, k in enumerate(keys) if i % world == rank]
+    jobs = [(i, k) for i, k in mine for _ in range(n)]
+    rows = []
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start : start + batch_size]
+        episodes = runner.run([k for _, k in chunk], params)
+        rows.extend({"task": i, "env_id": ep.env_id, "success": bool(ep.success), "reward": float(ep.reward),
+                     "tokens": ep.model_tokens} for (i, _), ep in zip(chunk, episodes))
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        rows = gather_object(rows)
+    return summarize_eval(rows, n, temperature, time.perf_counter() - t0)
+
+
+def summarize_eval(rows: list[dict[str, Any]], n: int, temperature: float, seconds: float) -> dict[str, Any]:
+    """pass@1, pass@k curve, mean reward and per-environment pass@1 from per-episode rows."""
+    groups: dict[int, list[bool]] = defaultdict(list)
+    env_of: dict[int, str] = {}
+    for r in rows:
+        groups[r["task"]].append(r["success"])
+        env_of[r["task"]] = r["env_id"]
+    curve = pass_at_k_curve(list(groups.values()), n) if groups else {}
+    out: dict[str, Any] = {
+        "pass@1": curve.get(1, 0.0),
+        **{f"pass@{k}": v for k, v in curve.items() if k != 1},
+        "reward": sum(r["reward"] for r in rows) / max(1, len(rows)),
+        "response_tokens": sum(r["tokens"] for r in rows) / max(1, len(rows)),
+        "tasks": len(groups),
+        "samples_per_task": n,
+        "temperature": temperature,
+        "seconds": round(seconds, 2),
+    }
+    envs = sorted(set(env_of.values()))
+    if len(envs) > 1:
+        out["per_env"] = {}
+        for env_id in envs:
+            sub = [g for t, g in groups.items() if env_of[t] == env_id]
+            out["per_env"][env_id] = {"pass@1": pass_at_k_curve(sub, n).get(1, 0.0), "tasks": len(sub)}
+    return out
+
+
+__all__ = ["evaluate_heldout", "summarize_eval"]

@@ -1,0 +1,352 @@
+"""One training run, start to finish: ``run_training(cfg)`` is what ``rlvr train`` and ``rlvr demo`` call.
+
+Phases: check the config (algorithm, environment ids) -> load/build the policy -> optional SFT
+warm-up on reference solutions -> held-out evaluation (``eval_before``) -> RL with
+``RLVRTrainer`` and environment rollouts (checkpoints, metrics, samples, periodic evaluation,
+progress bar) -> held-out evaluation (``eval_after``) -> final model, plot, ``summary.json``.
+
+``resume=True`` continues a killed run from its newest complete checkpoint: the policy, optimiser,
+scheduler, RNG and step counter come from the checkpoint (transformers' ``resume_from_checkpoint``),
+the task keys are the same list drawn from the config's seed and TRL's sampler skips the batches
+already trained, and every per-step file is cut back to the checkpoint's step, so no step is lost
+or logged twice. Under ``accelerate launch`` every rank runs this function; files are written by
+the main process only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from rlvr.errors import ConfigError
+from rlvr.trainer.run.config import TrainConfig, check_algorithm, check_environments, dump_config
+from rlvr.trainer.run.rundir import RunDir
+
+logger = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+def _entries(specs: list[Any]) -> list[Any]:
+    from rlvr.trainer.rollout.tasks import EnvEntry
+
+    return [EnvEntry(s.id, dict(s.kwargs), float(s.weight)) for s in specs]
+
+
+def _key_stream(entries: list[Any], seed: int, base: int, exclude: set[str], fingerprint: Callable[[Any], str]) -> Iterator[Any]:
+    """Endless task keys (for SFT) from their own seed range, skipping held-out tasks."""
+    from rlvr.trainer.rollout.tasks import draw_keys
+
+    chunk = 0
+    while True:
+        for key in draw_keys(entries, 4096, seed + chunk, base):
+            if not exclude or fingerprint(key) not in exclude:
+                yield key
+        chunk += 1
+
+
+class _Fingerprints:
+    """Prompt fingerprints of task keys (one environment reset each), with env instances reused."""
+
+    def __init__(self, entries: list[Any]) -> None:
+        self.entries = entries
+        self.envs: dict[int, Any] = {}
+
+    def __call__(self, key: Any) -> str:
+        from rlvr.trainer.rollout.runner import make_env
+        from rlvr.trainer.rollout.tasks import prompt_fingerprint
+
+        if key.env not in self.envs:
+            self.envs[key.env] = make_env(self.entries[key.env])
+        obs, _ = self.envs[key.env].reset(seed=key.seed)
+        return prompt_fingerprint(obs)
+
+    def close(self) -> None:
+        for env in self.envs.values():
+            env.close()
+
+
+def _world(cfg: TrainConfig, device: str) -> Any:
+    from accelerate import PartialState
+
+    return PartialState(cpu=device == "cpu")
+
+
+def _rl_args(cfg: TrainConfig, rundir: RunDir, device: str, world: int, dtype: Any) -> Any:
+    """RLVRConfig (TRL GRPOConfig + algorithm) from the train config."""
+    import torch
+
+    from rlvr.trainer.trl_config import RLVRConfig
+
+    g, o = cfg.generation, cfg.optim
+    completions = g.prompts_per_step * g.num_generations
+    per_rank_step = completions // world
+    if completions % world or per_rank_step % o.gradient_accumulation_steps:
+        raise ConfigError("generation.prompts_per_step", f"{g.prompts_per_step} prompts x {g.num_generations} "
+                          f"generations = {completions} completions do not split over {world} processes x "
+                          f"{o.gradient_accumulation_steps} accumulation steps",
+                          "make prompts_per_step x num_generations a multiple of processes x gradient_accumulation_steps")
+    return RLVRConfig(
+        output_dir=str(rundir.checkpoints),
+        algorithm=cfg.algorithm.preset,
+        algorithm_overrides=dict(cfg.algorithm.overrides) or None,
+        per_device_train_batch_size=per_rank_step // o.gradient_accumulation_steps,
+        gradient_accumulation_steps=o.gradient_accumulation_steps,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+        max_steps=o.max_steps, learning_rate=o.learning_rate, lr_scheduler_type=o.lr_scheduler,
+        warmup_steps=o.warmup_steps, weight_decay=o.weight_decay, adam_beta2=o.adam_beta2,
+        max_grad_norm=o.max_grad_norm, num_iterations=o.num_iterations,
+        gradient_checkpointing=o.gradient_checkpointing,
+        use_cpu=device == "cpu", bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
+        logging_steps=cfg.logging.logging_steps, report_to=cfg.logging.report_to,
+        save_strategy="steps" if cfg.checkpoint.save_steps else "no",
+        save_steps=cfg.checkpoint.save_steps or 500, save_total_limit=cfg.checkpoint.save_total_limit,
+        seed=cfg.seed, disable_tqdm=True, log_completions=False, remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+
+
+def check_config(cfg: TrainConfig) -> Any:
+    """Everything that can be checked without loading a model: algorithm, environment ids."""
+    algo = check_algorithm(cfg)
+    check_environments(cfg)
+    return algo
+
+
+def run_training(
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    say: Say | None = None,
+    console: Any = None,
+    title: str = "",
+) -> dict[str, Any]:
+    """Run (or resume) a whole training run; returns the summary written to summary.json."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    say = say or (lambda msg: logger.info("%s", msg))
+    t_start = time.perf_counter()
+    check_config(cfg)
+
+    import torch
+
+    from rlvr.trainer.rollout.backends import make_backend
+    from rlvr.trainer.rollout.chat import ChatFormatter
+    from rlvr.trainer.rollout.rollout_func import EnvRollouts, build_train_dataset, make_env_reward, trainer_backend
+    from rlvr.trainer.rollout.runner import EnvRunner
+    from rlvr.trainer.rollout.tasks import heldout_keys, train_keys
+    from rlvr.trainer.run.callbacks import EvalCallback, MetricsCallback, ProgressCallback
+    from rlvr.trainer.run.evaluate import evaluate_heldout
+    from rlvr.trainer.run.policy import load_policy, resolve_device, resolve_dtype
+    from rlvr.trainer.run.sft import ReferenceExamples, sft_warmup
+    from rlvr.trainer.trl_trainer import RLVRTrainer
+
+    device = resolve_device(cfg.device)
+    state = _world(cfg, device)
+    main, rank, world = state.is_main_process, state.process_index, state.num_processes
+    if device != "cpu":
+        device = str(state.device)
+    rundir = RunDir(cfg.output_dir)
+    if main:
+        rundir.prepare(resume)
+    state.wait_for_everyone()
+    checkpoint = rundir.last_checkpoint() if resume else None
+    start_step = RunDir.checkpoint_step(checkpoint)
+    previous = (rundir.read_json(rundir.state) or {}) if resume else {}
+    if main:
+        if resume:
+            rundir.truncate_after(start_step)
+        dump_config(cfg, rundir.config)
+    phases: dict[str, float] = dict(previous.get("phases", {}))
+
+    g = cfg.generation
+    train_entries = _entries(cfg.environments)
+    eval_entries = _entries(cfg.eval.environments or cfg.environments)
+    heldout = heldout_keys(eval_entries, cfg.eval.num_tasks, cfg.seed) if cfg.eval.num_tasks else []
+    # Held-out tasks never appear in training (matters when the task space is small).
+    fingerprints = _Fingerprints(train_entries)
+    exclude: set[str] = set()
+    if heldout and not cfg.eval.environments:
+        eval_fp = _Fingerprints(eval_entries)
+        exclude = {eval_fp(k) for k in heldout}
+        eval_fp.close()
+    num_prompts = g.prompts_per_step * cfg.optim.max_steps
+    keys = train_keys(train_entries, num_prompts, cfg.seed, exclude, fingerprints)
+
+    # ------------------------------------------------------------------ policy (+ SFT warm-up)
+    start_dir = rundir.path / "start_policy"
+    have_start = resume and (start_dir / "config.json").exists()
+    model, tokenizer = load_policy(cfg.model, cfg.seed, device, start_dir if have_start else None)
+    dtype = resolve_dtype(cfg.model, device)
+    formatter = ChatFormatter(tokenizer)
+    if cfg.sft.steps and not have_start:
+        say(f"SFT warm-up: {cfg.sft.steps} steps x {cfg.sft.batch_size} reference solutions")
+        t0 = time.perf_counter()
+        examples = ReferenceExamples(train_entries, formatter, cfg.sft.target)
+        stream = _key_stream(train_entries, cfg.seed, 1 << 38, exclude, fingerprints)
+        progress = _PhaseBar("SFT", cfg.sft.steps, console) if main and cfg.logging.progress else None
+        losses = sft_warmup(model, examples, stream, steps=cfg.sft.steps, batch_size=cfg.sft.batch_size,
+                            learning_rate=cfg.sft.learning_rate, warmup_steps=cfg.sft.warmup_steps,
+                            device=device, seed=cfg.seed, on_step=progress.update if progress else None)
+        if progress:
+            progress.close()
+        examples.close()
+        phases["sft_s"] = round(time.perf_counter() - t0, 2)
+        if main:
+            # The SFT'd policy is the start of RL (and the KL reference): keep it so a resumed run
+            # rebuilds the same reference without redoing SFT.
+            model.save_pretrained(start_dir)
+            tokenizer.save_pretrained(start_dir)
+            RunDir.append_jsonl(rundir.metrics, {"step": 0, "kind": "sft", "sft/loss_first": losses[0],
+                                                 "sft/loss_last": losses[-1], "sft/steps": len(losses)})
+    fingerprints.close()
+    state.wait_for_everyone()
+
+    # ------------------------------------------------------------------ held-out evaluation (before)
+    def make_eval(runner: EnvRunner) -> Callable[[], dict[str, Any]]:
+        def run_eval() -> dict[str, Any]:
+            return evaluate_heldout(runner, heldout, samples_per_task=cfg.eval.samples_per_task,
+                                    temperature=cfg.eval.temperature, max_new_tokens=g.max_new_tokens,
+                                    rank=rank, world=world)
+        return run_eval
+
+    def eval_runner(backend: Any) -> EnvRunner:
+        return EnvRunner(eval_entries, formatter, backend, max_new_tokens=g.max_new_tokens,
+                         max_completion_length=g.max_completion_length, max_turns=g.max_turns,
+                         env_workers=g.env_workers)
+
+    eval_before = rundir.read_json(rundir.eval_before) if resume else None
+    if heldout and cfg.eval.before and eval_before is None:
+        say(f"evaluating the starting policy on {len(heldout)} held-out tasks")
+        t0 = time.perf_counter()
+        backend = make_backend(g.backend, model, tokenizer, max_batch=min(256, len(heldout) * cfg.eval.samples_per_task),
+                               max_seq_len=512 + g.max_completion_length)
+        runner = eval_runner(backend)
+        eval_before = make_eval(runner)()
+        runner.close()
+        getattr(backend, "release", lambda: None)()
+        phases["eval_before_s"] = round(time.perf_counter() - t0, 2)
+        if main:
+            rundir.write_json(rundir.eval_before, eval_before)
+            RunDir.append_jsonl(rundir.metrics, {"step": 0, "kind": "eval",
+                                                 **{f"eval/{k}": v for k, v in eval_before.items() if k != "per_env"}})
+        say(f"held-out pass@1 before RL: {eval_before['pass@1']:.3f}")
+
+    # ------------------------------------------------------------------ RL
+    samples_left = {"n": cfg.logging.sample_rollouts}
+
+    def sink(step: int, episodes: list[Any], all_keys: list[str]) -> None:
+        RunDir.append_jsonl(rundir.data_order, {"step": step, "keys": all_keys})
+        if cfg.logging.sample_rollouts and step % cfg.logging.logging_steps == 0:
+            for ep in episodes[: samples_left["n"]]:
+                RunDir.append_jsonl(rundir.samples, {"step": step, **ep.record(),
+                                                     "env_mask_runs": _runs(ep.env_mask)})
+
+    rollouts = EnvRollouts(train_entries, max_new_tokens=g.max_new_tokens, max_completion_length=g.max_completion_length,
+                           max_turns=g.max_turns, env_workers=g.env_workers, backend=g.backend, sink=sink)
+    args = _rl_args(cfg, rundir, device, world, dtype)
+    metrics_cb = MetricsCallback(rundir, title or f"{cfg.algorithm.preset} on {', '.join(e.id for e in cfg.environments)}")
+    callbacks: list[Any] = [metrics_cb]
+    progress_cb = ProgressCallback(cfg.optim.max_steps, console) if main and cfg.logging.progress else None
+    if progress_cb:
+        callbacks.append(progress_cb)
+    trainer = RLVRTrainer(model, reward_funcs=[make_env_reward(rollouts)], args=args,
+                          train_dataset=build_train_dataset(keys), processing_class=tokenizer,
+                          rollout_func=rollouts, callbacks=callbacks)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar, not stdout
+    if heldout and cfg.eval.every_steps:
+        periodic = eval_runner(trainer_backend(trainer, g.backend, max_batch=256, max_seq_len=512 + g.max_completion_length))
+        trainer.add_callback(EvalCallback(cfg.eval.every_steps, make_eval(periodic), rundir,
+                                          progress_cb.eval_result if progress_cb else None))
+    say(f"RL: {cfg.algorithm.preset}, {cfg.optim.max_steps} steps x {g.prompts_per_step} prompts x "
+        f"{g.num_generations} rollouts" + (f", resuming from step {start_step}" if checkpoint else ""))
+    t0 = time.perf_counter()
+    if checkpoint is None and resume and start_step == 0:
+        logger.info("no checkpoint to resume from: training from the start")
+    trainer.train(resume_from_checkpoint=checkpoint)
+    phases["rl_s"] = round(phases.get("rl_s", 0.0) + time.perf_counter() - t0, 2)
+    steps = int(trainer.state.global_step)
+
+    # ------------------------------------------------------------------ held-out evaluation (after)
+    eval_after = None
+    if heldout and cfg.eval.after:
+        say("evaluating the trained policy")
+        t0 = time.perf_counter()
+        runner = eval_runner(rollouts.runner.backend if rollouts.runner is not None else
+                             trainer_backend(trainer, g.backend, max_batch=256, max_seq_len=512 + g.max_completion_length))
+        eval_after = make_eval(runner)()
+        runner.close()
+        phases["eval_after_s"] = round(time.perf_counter() - t0, 2)
+        if main:
+            rundir.write_json(rundir.eval_after, eval_after)
+            RunDir.append_jsonl(rundir.metrics, {"step": steps, "kind": "eval",
+                                                 **{f"eval/{k}": v for k, v in eval_after.items() if k != "per_env"}})
+    rollouts.close()
+    if cfg.checkpoint.save_final_model:
+        trainer.save_model(str(rundir.final))
+    state.wait_for_everyone()
+
+    wall = float(previous.get("wall_s", 0.0)) + (time.perf_counter() - t_start)
+    summary = {
+        "eval_before": eval_before,
+        "eval_after": eval_after,
+        "steps": steps,
+        "wall_s": round(wall, 2),
+        "algorithm": cfg.algorithm.preset,
+        "environments": [{"id": e.id, "weight": e.weight} for e in cfg.environments],
+        "model": cfg.model.name_or_path,
+        "device": device,
+        "world_size": world,
+        "resumed_from_step": start_step if resume else None,
+        "phases_s": phases,
+    }
+    if main:
+        train_rows = rundir.metrics_rows("train")
+        rewards = [r["reward"] for r in train_rows if isinstance(r.get("reward"), (int, float))]
+        if rewards:
+            summary["train_reward_first"], summary["train_reward_last"] = rewards[0], rewards[-1]
+        rundir.write_json(rundir.state, {"wall_s": wall, "phases": phases})
+        rundir.write_json(rundir.summary, summary)
+        metrics_cb.redraw()
+    return summary
+
+
+def _runs(mask: list[int]) -> list[list[int]]:
+    """Run-length form of an env mask, ``[[value, count], ...]`` (compact sample records)."""
+    out: list[list[int]] = []
+    for m in mask:
+        if out and out[-1][0] == m:
+            out[-1][1] += 1
+        else:
+            out.append([int(m), 1])
+    return out
+
+
+class _PhaseBar:
+    """A rich progress bar for the SFT warm-up (main process)."""
+
+    def __init__(self, name: str, total: int, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.name = name
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console)
+        self.progress.start()
+        self.task = self.progress.add_task(name, total=total)
+
+    def update(self, step: int, loss: float) -> None:
+        self.progress.update(self.task, completed=step, description=f"{self.name} | loss {loss:.3f}")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+__all__ = ["run_training", "check_config"]
