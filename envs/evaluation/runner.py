@@ -243,7 +243,10 @@ class EvalRun:
 
 
 def make_env(env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
-    """``gymnasium.make`` with rlvr's environments registered; bad ids and arguments become ConfigError."""
+    """``gymnasium.make`` with rlvr's environments registered; bad ids and arguments become ConfigError.
+
+    Any gymnasium id works (rlvr built-ins, ``rlvr.envs`` plugins, or ids registered by hand).
+    """
     import gymnasium
 
     import rlvr.envs  # noqa: F401  registers built-ins and plugins
@@ -251,9 +254,27 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
     try:
         return gymnasium.make(env_id, **env_kwargs)
     except gymnasium.error.Error as e:
-        raise ConfigError("env_id", str(e), "run `rlvr envs list` to see the registered environments") from None
+        message = str(e)
+        hint = "run `rlvr envs list` to see the registered environments"
+        raise ConfigError("env_id", message, hint if "did you mean" in message.lower() else _suggest_env(env_id)) from None
     except TypeError as e:
         raise ConfigError("env_kwargs", f"{env_id} rejected its arguments: {e}", "check the --env-arg names") from None
+
+
+def _suggest_env(env_id: str) -> str:
+    """rlvr's "did you mean" for an unknown id, when its registry offers one."""
+    import rlvr.envs
+
+    resolve = getattr(rlvr.envs, "resolve_env_id", None)
+    if resolve is not None:
+        try:
+            resolve(env_id)
+        except ConfigError as e:
+            if e.fix:
+                return e.fix
+        except Exception:  # the hint is a nicety; the error itself is already clear
+            logger.debug("resolve_env_id(%r) failed", env_id, exc_info=True)
+    return "run `rlvr envs list` to see the registered environments"
 
 
 def default_output(env_id: str, root: str | Path = "runs/eval") -> Path:

@@ -70,26 +70,32 @@ class HFPolicy(Policy):
         self.model: Any = None
         self.tokenizer: Any = None
         self.engine: Any = None
-        self.batcher: MicroBatcher[_Request, Completion] | None = None
-        self.batch_sizes: list[int] = []  # sizes of every batch generated so far, across runs
+        # One batcher (and so one generation thread) for the policy's life: see MicroBatcher.
+        self.batcher: MicroBatcher[_Request, Completion] = MicroBatcher(
+            self._generate_batch, max_batch=concurrency, max_wait_s=max_wait_s)
+        self._running = False
 
     async def astart(self) -> None:
         if self.model is None:
             await asyncio.to_thread(self._load)
-        self.batcher = MicroBatcher(self._generate_batch, max_batch=self.concurrency, max_wait_s=self.max_wait_s)
         await self.batcher.start()
+        self._running = True
 
     async def aclose(self) -> None:
-        if self.batcher is not None:
+        if self._running:
+            self._running = False
             await self.batcher.close()
-            self.batch_sizes.extend(self.batcher.batch_sizes)
-            logger.debug("%s generated %d batches, sizes %s", self.spec, len(self.batcher.batch_sizes), self.batcher.batch_sizes)
-            self.batcher = None
+            logger.debug("%s: batch sizes so far %s", self.spec, self.batcher.batch_sizes)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """Sizes of every batch generated so far, across runs."""
+        return self.batcher.batch_sizes
 
     async def complete(
         self, messages: Sequence[Message], sampling: SamplingParams, *, task: Mapping[str, Any] | None = None
     ) -> Completion:
-        if self.batcher is None:
+        if not self._running:
             raise PolicyCallFailed(f"{self.spec}: complete() called outside a run (call astart() first)")
         conv = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
         return await self.batcher.submit((conv, sampling))
