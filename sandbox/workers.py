@@ -13,7 +13,9 @@ import os
 import select
 import subprocess
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 from rlvr.sandbox.zygote.frames import decode_frame
@@ -25,6 +27,29 @@ READY_TIMEOUT_S = 30.0
 
 class WorkerError(Exception):
     """The worker died, hung or broke the protocol; it must be discarded."""
+
+
+class _Spawner:
+    """One long-lived thread that starts every worker process.
+
+    Both ``bwrap --die-with-parent`` and the zygote's PR_SET_PDEATHSIG fire when the *thread*
+    that forked them exits, not the process. Workers are started from pool threads and
+    ``run_many`` threads that come and go, so the fork itself always happens here.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def popen(self, *args, **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-sandbox-spawner")
+            future = self._executor.submit(subprocess.Popen, *args, **kwargs)
+        return future.result()
+
+
+_SPAWNER = _Spawner()
 
 
 class Worker(abc.ABC):
@@ -74,7 +99,7 @@ class ProcessWorker(Worker):
         if user is not None:
             kw.update(user=user, group=user, extra_groups=[])
         try:
-            self._proc = subprocess.Popen(
+            self._proc = _SPAWNER.popen(
                 list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env,
                 pass_fds=tuple(pass_fds), start_new_session=True, cwd="/", **kw,
             )

@@ -23,7 +23,7 @@ class Isolation:
 
     host_files_hidden: bool  # the host's /etc, home and checkout are not visible
     network: bool  # no network at all (a private, empty network namespace)
-    pids: bool  # the program cannot see or signal host processes
+    signals: bool  # the program cannot signal processes outside its own run (host, other runs)
     private_tmp: bool  # /tmp and /dev/shm are the run's own
     disk_quota: bool  # writes are capped by a size-limited tmpfs
     summary: str

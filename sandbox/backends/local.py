@@ -82,7 +82,7 @@ class LocalBackend(Backend):
         return Isolation(
             host_files_hidden=False,
             network=self.netns,
-            pids=False,
+            signals=self.root,
             private_tmp=False,
             disk_quota=False,
             summary="rlimits, own session, " + ("a leased uid and no network" if self.netns else "a leased uid" if self.root else "your own uid"),

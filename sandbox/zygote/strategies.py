@@ -115,6 +115,7 @@ class DedicatedUid(Strategy):
         os.setgroups([])
         os.setresgid(self.cfg["gid"], self.cfg["gid"], self.cfg["gid"])
         os.setresuid(self.cfg["uid"], self.cfg["uid"], self.cfg["uid"])
+        linux.prctl(linux.PR_SET_DUMPABLE, 1)  # a uid change clears it: /proc/self would stay root's
         os.setsid()
 
     def _pids(self):
