@@ -65,6 +65,8 @@ OLD_VALUES = "rlvr_old_values"  # [B, T] critic values at sampling time (PPO)
 RETURNS = "rlvr_returns"  # [B, T] GAE returns, the critic's targets (PPO)
 STEP_UNITS = "rlvr_step_units"  # 0-dim: aggregation units in this optimiser step, all ranks
 STEP_TOKENS = "rlvr_step_tokens"  # 0-dim: loss tokens in this optimiser step, all ranks
+# metrics that are a micro-batch's share of the step's loss rather than a mean
+PARTIAL_METRICS = ("loss", "policy_loss", "value/value_loss")
 
 
 @contextlib.contextmanager
@@ -473,14 +475,24 @@ class RLVRTrainer(GRPOTrainer):
             loss = loss + cfg.vf_coef * v_loss * world
             metrics.update({f"value/{k}": v for k, v in v_metrics.items()})
         if self.aux_loss_enabled:
-            ga = self.current_gradient_accumulation_steps if mode == "train" else 1
+            ga = self._accumulation_steps() if mode == "train" else 1
             loss = loss + self.router_aux_loss_coef * aux_loss / ga
         with torch.no_grad():
             entropy = float((entropies * mask).sum() / mask.sum().clamp(min=1))
+        # Loss metrics of one micro-batch are its share of the step's loss (global normalizer):
+        # scale them so the mean TRL logs over micro-batches and ranks is the whole step's value.
+        share = world * (self._accumulation_steps() if mode == "train" else 1)
+        for key in PARTIAL_METRICS:
+            if key in metrics:
+                metrics[key] *= share
         logged = {k if "/" in k else f"algo/{k}": v for k, v in metrics.items()
                   if k not in ("loss", "num_tokens", "num_sequences")}
         self._log_gathered({**logged, "entropy": entropy}, mode)
         return loss
+
+    def _accumulation_steps(self) -> int:
+        # Trainer sets current_gradient_accumulation_steps inside train(); outside it, the config's
+        return getattr(self, "current_gradient_accumulation_steps", None) or self.args.gradient_accumulation_steps
 
     # ------------------------------------------------------------------ critic optimiser
     def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:

@@ -48,7 +48,7 @@ def make_args(tok, tmp_path, algorithm="grpo", **kw):
     defaults = dict(
         output_dir=str(tmp_path), algorithm=algorithm, per_device_train_batch_size=2 * G, num_generations=G,
         max_completion_length=8, max_steps=3, learning_rate=1e-3, use_cpu=True, bf16=False,
-        report_to="none", activation_checkpointing=False, logging_steps=1, save_strategy="no",
+        report_to="none", gradient_checkpointing=False, logging_steps=1, save_strategy="no",
         generation_kwargs={"sequence_bias": [[[tok.eos_token_id], 3.0]]}, seed=0,
     )
     defaults.update(kw)
@@ -197,6 +197,9 @@ def test_gradient_accumulation_sums_to_the_one_big_batch_loss(name, tok, dataset
     )
     reference.backward()
     assert accumulated.item() == pytest.approx(reference.item(), rel=1e-5, abs=1e-7)
+    if not cfg.needs_ref:  # the logged policy loss (mean over micro-batches) is the step's loss too
+        logged = trainer._metrics["train"]["algo/policy_loss"][-2:]
+        assert sum(logged) / 2 == pytest.approx(reference.item(), rel=1e-5, abs=1e-7)
     for a, b in zip(grads_accumulated, (p.grad for p in model.parameters())):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
 
@@ -224,6 +227,7 @@ def test_reward_funcs_receive_dataset_columns_and_eval_runs(tok, dataset, tmp_pa
 
 def test_rollout_func_logprobs_env_mask_and_extra_fields(tok, dataset, tmp_path):
     """A multi-turn style rollout_func: engine log-probs anchor DPPO, env tokens leave the loss."""
+    ENGINE_SHIFT = 0.3
     env_ids = tok("<env>", add_special_tokens=False)["input_ids"]
     seen_turns = []
 
@@ -233,14 +237,16 @@ def test_rollout_func_logprobs_env_mask_and_extra_fields(tok, dataset, tmp_path)
         for prompt in prompts:
             ids = tok(prompt, add_special_tokens=False)["input_ids"]
             gen = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                 max_new_tokens=3, do_sample=True, output_scores=True, return_dict_in_generate=True,
+                                 max_new_tokens=3, do_sample=True, top_k=0, top_p=1.0, output_scores=True,
+                                 return_dict_in_generate=True,
                                  eos_token_id=None, pad_token_id=tok.pad_token_id)
             new = gen.sequences[0, len(ids):].tolist()
-            logps = [torch.log_softmax(s[0].float(), -1)[t].item() for s, t in zip(gen.scores, new)]
+            # an "engine" whose log-probs sit 0.3 below the trainer's: the ratio must show it
+            logps = [torch.log_softmax(s[0].float(), -1)[t].item() - ENGINE_SHIFT for s, t in zip(gen.scores, new)]
             out["prompt_ids"].append(ids)
             out["completion_ids"].append(new + env_ids + [tok.eos_token_id])
-            out["logprobs"].append(logps + [0.0] * len(env_ids) + [-1.0])
-            out["env_mask"].append([1] * len(new) + [0] * len(env_ids) + [1])
+            out["logprobs"].append(logps + [0.0] * (len(env_ids) + 1))
+            out["env_mask"].append([1] * len(new) + [0] * (len(env_ids) + 1))
             out["turns"].append(2)
         return out
 
@@ -261,6 +267,8 @@ def test_rollout_func_logprobs_env_mask_and_extra_fields(tok, dataset, tmp_path)
     logs = train_logs(trainer)
     assert seen_turns and set(seen_turns) == {2}
     assert all(math.isfinite(h["loss"]) for h in logs) and "algo/dppo_mask_frac" in logs[-1]
+    # on-policy, the ratio against the trainer's own log-probs would be 1: this is the engine anchor
+    assert logs[0]["algo/ratio_mean"] == pytest.approx(math.exp(ENGINE_SHIFT), rel=0.02)
 
 
 def test_fp32_lm_head_option_trains_a_bf16_model(tok, dataset, tmp_path):
