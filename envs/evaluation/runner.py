@@ -190,9 +190,11 @@ class EvalRun:
                 _close_env(env)
 
     async def _worker(self, w: int, jobs: Any) -> None:
-        if w >= len(self.envs):
-            self.envs.append(await asyncio.to_thread(make_env, self.env_id, self.env_kwargs))
-        env = self.envs[w]
+        if w == 0:
+            env = self.envs[0]
+        else:  # the others are made concurrently, in threads; they finish in any order
+            env = await asyncio.to_thread(make_env, self.env_id, self.env_kwargs)
+            self.envs.append(env)
         for task_index, sample in jobs:  # one shared iterator: each job is taken by exactly one worker
             record = await run_episode(env, self.policy, self.sampling, env_id=self.env_id, task_index=task_index,
                                        sample=sample, seed=self.seed + task_index, max_turns=self.max_turns)

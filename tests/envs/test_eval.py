@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gymnasium
@@ -41,8 +44,12 @@ class AddEnv(gymnasium.Env):
     """Add two numbers; up to ``max_attempts`` tries with feedback; ``explode_on`` makes step() raise."""
 
     metadata = {"render_modes": []}
+    built = 0
 
-    def __init__(self, max_attempts: int = 1, explode_on: str | None = None) -> None:
+    def __init__(self, max_attempts: int = 1, explode_on: str | None = None, slow_second_build: float = 0.0) -> None:
+        AddEnv.built += 1
+        if AddEnv.built == 2:
+            time.sleep(slow_second_build)
         text = spaces.Text(max_length=4096, charset="".join(chr(c) for c in range(32, 127)) + "\n")
         self.observation_space = spaces.Sequence(spaces.Dict({"role": text, "content": text}))
         self.action_space = text
@@ -170,6 +177,13 @@ def test_multi_turn_episodes_continue_until_terminated_and_keep_every_turn(tmp_p
 def test_turn_cap_truncates_an_endless_episode():
     report = evaluate(ENV_ID, lambda m: "-1", n=2, k=1, env_kwargs={"max_attempts": 1000}, max_turns=3)
     assert report.status_counts == {"truncated": 2} and report.pass_at_1 == 0.0
+
+
+def test_workers_whose_environments_build_slowly_still_get_their_own():
+    AddEnv.built = 0  # the first worker's env is built up front; the next one (worker 1's) is slow
+    report = evaluate(ENV_ID, oracle, n=8, k=1, concurrency=4, env_kwargs={"slow_second_build": 0.3})
+    assert report.episodes_done == 8 and report.pass_at_1 == 1.0
+    assert AddEnv.built == 4
 
 
 def test_env_exceptions_fail_only_their_episode():
@@ -485,10 +499,6 @@ def slow_oracle(messages, task):
 
 def test_ctrl_c_on_the_cli_exits_130_and_keeps_finished_episodes(tmp_path):
     """A real SIGINT to `rlvr eval` (a plain gymnasium env without async twins, run in threads)."""
-    import os
-    import signal
-    import time
-
     (tmp_path / "sigintpolicy.py").write_text(SIGINT_MODULE)
     out = tmp_path / "r" / "rollouts.jsonl"
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
