@@ -74,8 +74,8 @@ def _byte_to_unicode() -> dict[int, str]:
     return table
 
 
-def _bundled_trl_template(name: str) -> str:
-    """Read one of TRL's bundled chat templates (``trl/chat_templates/<name>.jinja``)."""
+def trl_chat_template(name: str) -> str:
+    """The text of one of TRL's bundled chat templates (``trl/chat_templates/<name>.jinja``)."""
     path = resources.files("trl").joinpath("chat_templates", f"{name}.jinja")
     if not path.is_file():
         raise ConfigError("chat_template", f"TRL ships no template named {name!r}",
@@ -107,7 +107,7 @@ def tiny_tokenizer(chat_template: str | None = None) -> PreTrainedTokenizerFast:
     elif "{%" in chat_template or "{{" in chat_template:
         template = chat_template
     else:
-        template = _bundled_trl_template(chat_template)
+        template = trl_chat_template(chat_template)
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -120,6 +120,9 @@ def tiny_tokenizer(chat_template: str | None = None) -> PreTrainedTokenizerFast:
     )
     tokenizer.chat_template = template
     return tokenizer
+
+
+_bundled_trl_template = trl_chat_template  # earlier private name, still imported by rlvr.trainer.run.policy
 
 
 def tiny_model(
@@ -163,4 +166,4 @@ def tiny_model(
     return model
 
 
-__all__ = ["TinyModelConfig", "tiny_model", "tiny_tokenizer", "CHATML_TEMPLATE"]
+__all__ = ["TinyModelConfig", "tiny_model", "tiny_tokenizer", "trl_chat_template", "CHATML_TEMPLATE"]
