@@ -26,6 +26,9 @@ from rlvr.envs.evaluation.report import EvalReport, build_report
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TURNS = 100
+#: a run whose first this-many episodes all failed their policy call (none ever succeeded) stops:
+#: the server rejects every request (e.g. a parameter it does not support), so going on wastes time.
+FAIL_FAST_EPISODES = 8
 SUMMARY_NAME = "summary.json"
 PLOT_NAME = "reward_distribution.png"
 
@@ -157,6 +160,8 @@ class EvalRun:
         self.records: list[EpisodeRecord] = []
         self._first_task_id: dict[int, str] = {}
         self._warned_ids = False
+        self._policy_worked = False
+        self._policy_failures = 0
         self._t0 = time.perf_counter()
         self._wall: float | None = None
         self._report: EvalReport | None = None
@@ -212,6 +217,13 @@ class EvalRun:
                            "groups samples by seed", self.env_id, first, record.task_id, record.seed)
         if self.on_episode is not None:
             self.on_episode(record, len(self.records), self.n * self.k)
+        if record.status != "policy_error" or record.turns > 0:
+            self._policy_worked = True
+        else:
+            self._policy_failures += 1
+            if not self._policy_worked and self._policy_failures >= min(FAIL_FAST_EPISODES, self.n * self.k):
+                raise PolicyError(f"{self.policy.spec}: the first {self._policy_failures} episodes all failed their "
+                                  f"first policy call, the last with: {record.error}")
 
     def abandon(self) -> None:
         """Close and remove the (still empty) rollouts file of a run that failed before any episode finished."""

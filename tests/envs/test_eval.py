@@ -293,7 +293,7 @@ class ChatServer:
 
     Model ``toy``: answers the sum right when it is even and wrong (sum + 1) when odd, and right
     after "Wrong, try again."; the first ``fail_first`` requests get 503 with Retry-After: 0.
-    Model ``toy-400`` always answers 400. Any other model: 404 like vLLM.
+    Model ``toy-400`` answers 400 when the sum is odd, ``always-400`` always. Any other model: 404 like vLLM.
     """
 
     def __init__(self, fail_first: int = 0) -> None:
@@ -311,14 +311,14 @@ class ChatServer:
                 with owner.lock:
                     owner.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                     fail = len(owner.requests) <= owner.fail_first
-                if self.path != "/v1/chat/completions" or body.get("model") not in ("toy", "toy-400"):
+                if self.path != "/v1/chat/completions" or body.get("model") not in ("toy", "toy-400", "always-400"):
                     return self.reply(404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}})
                 if fail:
                     return self.reply(503, {"error": {"message": "overloaded"}}, {"Retry-After": "0"})
-                if body["model"] == "toy-400":
-                    return self.reply(400, {"error": {"message": "maximum context length exceeded"}})
                 msgs = body["messages"]
                 total = int(solve(msgs))
+                if body["model"] == "always-400" or (body["model"] == "toy-400" and total % 2):
+                    return self.reply(400, {"error": {"message": "maximum context length exceeded"}})
                 retry = msgs[-1]["content"].startswith("Wrong")
                 answer = total if (total % 2 == 0 or retry) else total + 1
                 self.reply(200, {
@@ -391,10 +391,21 @@ def test_openai_unknown_model_stops_the_run_with_the_servers_message():
 
 def test_openai_client_errors_fail_only_their_episodes(tmp_path):
     with ChatServer() as server:
-        report = evaluate(ENV_ID, f"openai:{server.url}#toy-400", n=3, output=tmp_path / "r.jsonl")
-    assert report.status_counts == {"policy_error": 3} and report.mean_reward is None and report.pass_at == {}
-    row = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])
-    assert "maximum context length" in row["error"]
+        report = evaluate(ENV_ID, f"openai:{server.url}#toy-400", n=8, concurrency=1, output=tmp_path / "r.jsonl")
+    odd = round(8 * (1 - expected_pass_at_1(8)))
+    assert report.status_counts == {"ok": 8 - odd, "policy_error": odd} and report.episodes_scored == 8 - odd
+    assert report.pass_at_1 == 1.0 and report.mean_reward == pytest.approx(1.1)  # failures carry no verdict
+    rows = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert all("maximum context length" in r["error"] for r in rows if r["status"] == "policy_error")
+
+
+def test_a_server_that_rejects_every_request_stops_the_run_early(tmp_path):
+    with ChatServer() as server:
+        with pytest.raises(PolicyError, match="first 8 episodes all failed.*maximum context length"):
+            evaluate(ENV_ID, f"openai:{server.url}#always-400", n=100, concurrency=2, output=tmp_path / "r.jsonl")
+        assert len(server.requests) < 20
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status_counts"]["policy_error"] >= 8 and "first 8 episodes" in summary["stopped_by"]
 
 
 def test_openai_unreachable_server_is_a_clear_error():
@@ -455,18 +466,20 @@ def test_hf_policy_generates_with_a_tiny_local_model_and_both_backends_agree(tmp
     tiny_model(tokenizer).save_pretrained(tmp_path / "tiny")
     tokenizer.save_pretrained(tmp_path / "tiny")
     out = tmp_path / "rollouts.jsonl"
-    report = evaluate(ENV_ID, f"hf:{tmp_path / 'tiny'}", n=2, k=2, concurrency=4, max_tokens=8, temperature=0, output=out)
-    assert report.episodes_done == 4 and set(report.status_counts) <= {"ok", "wrong", "no_answer"}
+    auto = make_policy(f"hf:{tmp_path / 'tiny'}")
+    report = evaluate(ENV_ID, auto, n=1, k=2, concurrency=2, max_tokens=6, temperature=0, output=out)
+    assert auto.backend == "engine"  # rlvr.trainer.engine is installed here, so hf: uses it
+    assert report.episodes_done == 2 and set(report.status_counts) <= {"ok", "wrong", "no_answer"}
     assert not report.tokens_estimated
-    assert 0 < report.completion_tokens <= 4 * 8 and report.prompt_tokens > 4 * 20
+    assert 0 < report.completion_tokens <= 2 * 6 and report.prompt_tokens > 2 * 20
     rows = sorted((json.loads(line) for line in out.read_text().splitlines()), key=lambda r: (r["task_index"], r["sample"]))
     assert all(r["messages"][-1]["role"] == "assistant" for r in rows)
 
     # Greedy decoding: model.generate on the padded batch gives the same text and token counts.
-    plain = HFPolicy(tmp_path / "tiny", concurrency=4, backend="generate")
-    again = evaluate(ENV_ID, plain, n=2, k=2, concurrency=4, max_tokens=8, temperature=0, output=tmp_path / "g.jsonl")
+    plain = HFPolicy(tmp_path / "tiny", concurrency=2, backend="generate")
+    again = evaluate(ENV_ID, plain, n=1, k=2, concurrency=2, max_tokens=6, temperature=0, output=tmp_path / "g.jsonl")
     rows_g = sorted((json.loads(line) for line in (tmp_path / "g.jsonl").read_text().splitlines()), key=lambda r: (r["task_index"], r["sample"]))
-    assert plain.backend == "generate" and sum(plain.batch_sizes) == 4
+    assert plain.backend == "generate" and sum(plain.batch_sizes) == 2
     assert [r["messages"] for r in rows_g] == [r["messages"] for r in rows]
     assert (again.prompt_tokens, again.completion_tokens) == (report.prompt_tokens, report.completion_tokens)
 
