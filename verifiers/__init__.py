@@ -10,6 +10,7 @@ Importing this package never imports torch.
 from rlvr.verifiers.base import Verifier, completion_text
 from rlvr.verifiers.composite import CompositeVerifier
 from rlvr.verifiers.format import FormatVerifier
+from rlvr.verifiers.math import MathVerifier
 from rlvr.verifiers.registry import get_verifier, register_verifier, verifier_names
 from rlvr.verifiers.score import STATUSES, Score
 from rlvr.verifiers.string import StringVerifier
@@ -19,6 +20,7 @@ __all__ = [
     "STATUSES",
     "Verifier",
     "completion_text",
+    "MathVerifier",
     "StringVerifier",
     "FormatVerifier",
     "CompositeVerifier",

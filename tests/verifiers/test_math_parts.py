@@ -1,0 +1,103 @@
+"""The sympy-free building blocks of MathVerifier: numbers, normalisation, structures, expressions."""
+
+from fractions import Fraction
+
+import pytest
+
+from rlvr.verifiers.math_normalize import compact, normalize, peel
+from rlvr.verifiers.math_structure import parse_structure, structures_equal
+from rlvr.verifiers.numeric import HUGE, numbers_equal, parse_number
+from rlvr.verifiers.rational_expr import parse_rational, rationals_equal
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [("42", 42), ("-1,234", -1234), (".5", Fraction(1, 2)), ("5.", 5), ("3/4", Fraction(3, 4)), ("\\frac34", Fraction(3, 4)),
+     ("\\frac{-1}{2}", Fraction(-1, 2)), ("1\\frac{1}{2}", Fraction(3, 2)), ("1.5e3", 1500), ("1.5\\times10^{3}", 1500),
+     ("2^{10}", 1024), ("2^{-3}", Fraction(1, 8)), ("(-2)^3", -8), ("-2^2", -4), ("0.\\overline{3}", Fraction(1, 3)),
+     ("0.1\\overline{6}", Fraction(1, 6)), ("10^23", 10**23), ("1^{9^{9^{9}}}", 1), ("0e100000", 0)],
+)
+def test_simple_numbers_parse_exactly(text, value):
+    n = parse_number(text)
+    assert n is not None and n.value == value
+
+
+@pytest.mark.parametrize("text", ["1,23", "1.2.3", "x", "", "-", "\\frac{1}{0}", "2^{1/2}", "1e-100000", "(-9)^{9^{9^9}}"])
+def test_anything_else_is_not_a_simple_number(text):
+    assert parse_number(text) is None
+
+
+@pytest.mark.parametrize("text", ["9^9^9^9", "9^{9^{9^{9}}}", "1e100000", "10^{10^{10}}"])
+def test_huge_powers_are_never_computed(text):
+    assert parse_number(text) == HUGE
+    assert numbers_equal(parse_number("42"), parse_number(text)) is False
+    assert numbers_equal(HUGE, HUGE) is None
+
+
+def test_a_giant_literal_is_not_built():
+    assert parse_number("9" * 5000) is None
+
+
+@pytest.mark.parametrize(
+    "gold,pred,equal",
+    [("1/3", "0.333333", True), ("1/3", "0.33", False), ("1/2", "0.51", False), ("1e-9", "2e-9", False),
+     ("50\\%", "50", True), ("50\\%", "0.5", True), ("50\\%", "0.5\\%", False), ("7", "7.0", True)],
+)
+def test_number_equality_rules(gold, pred, equal):
+    assert numbers_equal(parse_number(gold), parse_number(pred)) is equal
+
+
+@pytest.mark.parametrize(
+    "raw,clean",
+    [("$\\boxed{42}$", "42"), ("\\left( \\frac{1}{2} \\right)", "\\frac{1}{2}"), ("(((7)))", "7"), ("((1,2))", "(1,2)"),
+     ("(1,2)", "(1,2)"), ("{{42}", "42"), ("42}", "42"), ("\\{1,2\\}", "\\{1,2\\}"), ("5\\text{ cm}", "5"),
+     ("30^{\\circ}", "30"), ("\\$5", "5"), ("12 sq units", "12"), ("6!", "6!"), ("x^{2}", "x^2"), ("x^{2}3", "x^{2}3"),
+     ("\\dfrac12", "\\frac{1}{2}"), ("2\\mathrm{i}", "2i"), ("3 million", "3\\times10^{6}"), ("5m", "5m"), ("5 m", "5")],
+)
+def test_normalize(raw, clean):
+    assert normalize(raw) == clean
+
+
+def test_peel_is_linear_on_deep_nesting():
+    deep = "(" * 50_000 + "42" + ")" * 50_000
+    assert peel(deep) == "42"
+
+
+def test_compact_keeps_meaningful_spaces():
+    assert compact("1 000 000") == "1000000"
+    assert compact("1 2") == "1 2"
+    assert compact("1, 234") == "1, 234"
+    assert compact("x + y") == "x+y"
+
+
+@pytest.mark.parametrize(
+    "gold,pred,equal",
+    [("\\{1,2,3\\}", "\\{3,1,2\\}", True), ("\\{1,2\\}", "\\{1,1,2\\}", True), ("\\{1,2\\}", "\\{1,3\\}", False),
+     ("[1,2)", "[1,2)", True), ("[1,2)", "[1,2]", False), ("(1,2)", "(2,1)", False), ("(1,2,3)", "[1,2,3]", True),
+     ("(-\\infty,3]", "(-\\infty,3]", True), ("(-\\infty,3]", "(\\infty,3]", False),
+     ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", True),
+     ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&2\\end{pmatrix}", False)],
+)
+def test_structures(gold, pred, equal):
+    assert structures_equal(parse_structure(gold), parse_structure(pred)) is equal
+
+
+def test_structures_of_different_kinds_are_left_to_sympy():
+    assert structures_equal(parse_structure("\\{1,2\\}"), parse_structure("(1,2)")) is None
+    assert parse_structure("\\{\\sqrt{2}\\}") is None
+    assert parse_structure("\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}") is None
+
+
+@pytest.mark.parametrize(
+    "gold,pred,equal",
+    [("x^2-9", "(x+3)(x-3)", True), ("x^2-9", "(x-3)^2", False), ("\\frac{x^2-1}{x-1}", "x+1", True),
+     ("\\frac{1}{x}+\\frac{1}{y}", "\\frac{x+y}{xy}", True), ("ab", "ba", True), ("A", "a", False), ("2x", "2y", False),
+     ("\\frac{x}{2}", "0.5x", True), ("(x+y)^3", "x^3+3x^2y+3xy^2+y^3", True), ("x^{200}", "x^{199}x", True)],
+)
+def test_rational_expressions(gold, pred, equal):
+    assert rationals_equal(parse_rational(gold), parse_rational(pred)) is equal
+
+
+@pytest.mark.parametrize("text", ["1/2x", "\\sqrt{2}", "\\pi", "e^x", "2i", "x^{y}", "x^{1000}", "f(x)=1", "x,y", "2^3^4"])
+def test_expressions_outside_the_subset_go_to_sympy(text):
+    assert parse_rational(text) is None
