@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "rlvr.cli.score",
     "rlvr.cli.eval",
     "rlvr.cli.sandbox",
+    "rlvr.cli.envs",
 ]
 
 app = typer.Typer(

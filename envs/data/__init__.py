@@ -1,0 +1,1 @@
+"""Small task sets bundled with rlvr so every built-in environment works with no downloads."""

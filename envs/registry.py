@@ -1,0 +1,244 @@
+"""The rlvr environment registry: built-ins, entry-point plugins, listings and "did you mean".
+
+Built-ins call :func:`register_env` (a thin layer over ``gymnasium.register``) at the bottom of
+their own files. Third-party packages declare an entry point in the group ``rlvr.envs`` whose
+*name* is the full environment id and whose *value* is ``module:attr``, a ``gymnasium.Env``
+subclass or a factory returning one::
+
+    [project.entry-points."rlvr.envs"]
+    "acme/Riddle-v0" = "acme_riddle:RiddleEnv"
+
+:func:`discover_plugins` (run on ``import rlvr.envs``) registers each with ``gymnasium.register``
+behind a lazy loader, so ``gymnasium.make("acme/Riddle-v0")`` works without importing the
+plugin by hand and a plugin is only imported when it is made or listed. A plugin whose entry
+point is malformed, clashes with another id, or fails to import is recorded with the reason
+(shown by ``rlvr envs list``) and never stops any other environment from working.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import threading
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from typing import Any, Callable
+
+import gymnasium as gym
+from gymnasium.envs.registration import parse_env_id
+
+from rlvr.errors import ConfigError, RlvrError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "rlvr.envs"
+
+
+class PluginError(RlvrError):
+    """A plugin environment could not be loaded; the message names the package and the reason."""
+
+
+@dataclass
+class EnvRecord:
+    """What rlvr knows about one environment id before it is built."""
+
+    id: str
+    origin: str  # "builtin" or "plugin"
+    entry_point: str
+    description: str = ""
+    package: str = ""
+    error: str = ""
+
+
+@dataclass
+class _Registry:
+    records: dict[str, EnvRecord] = field(default_factory=dict)
+    broken: dict[str, EnvRecord] = field(default_factory=dict)
+    discovered: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+_REG = _Registry()
+
+
+def _entry_point_text(entry_point: Any) -> str:
+    if isinstance(entry_point, str):
+        return entry_point
+    return f"{getattr(entry_point, '__module__', '?')}:{getattr(entry_point, '__qualname__', type(entry_point).__name__)}"
+
+
+def register_env(
+    id: str,
+    entry_point: str | Callable[..., gym.Env],
+    *,
+    kwargs: dict[str, Any] | None = None,
+    description: str = "",
+    **spec: Any,
+) -> None:
+    """Register a built-in environment with gymnasium and in rlvr's listing.
+
+    The spec disables Gymnasium's passive checker and order-enforcing wrappers: ``TextEnv``
+    enforces reset-before-step itself, and ``gymnasium.make`` then returns the environment
+    object directly, so its async methods (``areset``/``astep``) are reachable.
+    """
+    parse_env_id(id)
+    spec.setdefault("disable_env_checker", True)
+    spec.setdefault("order_enforce", False)
+    gym.register(id=id, entry_point=entry_point, kwargs=kwargs or {}, **spec)
+    with _REG.lock:
+        _REG.records[id] = EnvRecord(id=id, origin="builtin", entry_point=_entry_point_text(entry_point), description=description)
+
+
+class PluginLoader:
+    """The gymnasium entry point of a plugin env: imports ``module:attr`` on first use.
+
+    A class (not a closure) so that specs stay picklable for multiprocessing.
+    """
+
+    def __init__(self, env_id: str, value: str, package: str) -> None:
+        self.env_id = env_id
+        self.value = value
+        self.package = package
+        self.__name__ = self.__qualname__ = f"PluginLoader({value})"
+
+    def load(self) -> Any:
+        """The plugin's Env subclass or factory; ``PluginError`` with the reason when it fails."""
+        ep = importlib_metadata.EntryPoint(name=self.env_id, value=self.value, group=ENTRY_POINT_GROUP)
+        try:
+            target = ep.load()
+        except Exception as e:
+            raise PluginError(f"plugin {self.env_id!r} ({self.value} from {self.package}) failed to import: {type(e).__name__}: {e}") from e
+        if not callable(target):
+            raise PluginError(f"plugin {self.env_id!r}: {self.value} is a {type(target).__name__}, not an Env class or factory")
+        return target
+
+    def __call__(self, **kwargs: Any) -> gym.Env:
+        env = self.load()(**kwargs)
+        if not isinstance(env, gym.Env):
+            raise PluginError(f"plugin {self.env_id!r}: {self.value} returned {type(env).__name__}, not a gymnasium.Env")
+        return env
+
+    def __repr__(self) -> str:
+        return f"PluginLoader({self.env_id!r}, {self.value!r})"
+
+
+def discover_plugins(refresh: bool = False) -> None:
+    """Register every ``rlvr.envs`` entry point with gymnasium (once per process unless ``refresh``)."""
+    with _REG.lock:
+        if _REG.discovered and not refresh:
+            return
+        _REG.discovered = True
+        if refresh:
+            for env_id in [i for i, r in _REG.records.items() if r.origin == "plugin"]:
+                del _REG.records[env_id]
+                gym.registry.pop(env_id, None)
+            _REG.broken.clear()
+        try:
+            eps = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+        except Exception as e:  # a corrupt installed distribution must not break built-ins
+            log.warning("could not read entry points: %s", e)
+            return
+        for ep in eps:
+            package = _package_of(ep)
+            record = EnvRecord(id=ep.name, origin="plugin", entry_point=ep.value, package=package)
+            problem = _plugin_problem(ep)
+            if problem:
+                record.error = problem
+                _REG.broken[ep.name] = record
+                log.warning("skipping plugin environment %s: %s", ep.name, problem)
+                continue
+            gym.register(
+                id=ep.name,
+                entry_point=PluginLoader(ep.name, ep.value, package),
+                disable_env_checker=True,
+                order_enforce=False,
+            )
+            _REG.records[ep.name] = record
+
+
+def _package_of(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "an unknown package"
+    try:
+        return f"{dist.metadata['Name']} {dist.version}"
+    except Exception:
+        return "an unknown package"
+
+
+def _plugin_problem(ep: Any) -> str:
+    try:
+        parse_env_id(ep.name)
+    except Exception:
+        return f"entry point name {ep.name!r} is not an environment id like 'acme/Riddle-v0'"
+    if ":" not in ep.value:
+        return f"entry point value {ep.value!r} is not 'module:attr'"
+    if ep.name in _REG.records:
+        other = _REG.records[ep.name]
+        return f"id {ep.name!r} is already registered by {other.package or other.origin} ({other.entry_point})"
+    if ep.name in gym.registry:
+        return f"id {ep.name!r} is already registered with gymnasium"
+    return ""
+
+
+def env_ids(include_broken: bool = False) -> list[str]:
+    """Every rlvr environment id (built-ins and plugins), sorted."""
+    discover_plugins()
+    with _REG.lock:
+        ids = set(_REG.records)
+        if include_broken:
+            ids |= set(_REG.broken)
+    return sorted(ids)
+
+
+def env_record(env_id: str) -> EnvRecord:
+    """The registry record of ``env_id`` (resolved with "did you mean")."""
+    env_id = resolve_env_id(env_id)
+    with _REG.lock:
+        return _REG.records.get(env_id) or _REG.broken[env_id]
+
+
+def broken_plugins() -> dict[str, str]:
+    """Plugin entry points that could not be registered, ``{name: reason}``."""
+    discover_plugins()
+    with _REG.lock:
+        return {k: v.error for k, v in _REG.broken.items()}
+
+
+def resolve_env_id(env_id: str) -> str:
+    """``env_id`` if rlvr knows it; otherwise ``ConfigError`` with a "did you mean" suggestion."""
+    known = env_ids(include_broken=True)
+    if env_id in known:
+        return env_id
+    lowered = {k.lower(): k for k in known}
+    if env_id.lower() in lowered:
+        hint = f"did you mean {lowered[env_id.lower()]!r}?"
+    else:
+        close = difflib.get_close_matches(env_id, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "run `rlvr envs list` to see every environment"
+    raise ConfigError("env", f"unknown environment {env_id!r}", hint)
+
+
+def make(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` after resolving ``env_id`` (a clear error with a suggestion if unknown)."""
+    env_id = resolve_env_id(env_id)
+    with _REG.lock:
+        broken = _REG.broken.get(env_id)
+    if broken is not None:
+        raise PluginError(f"plugin {env_id!r} from {broken.package} is broken: {broken.error}")
+    return gym.make(env_id, **kwargs)
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "EnvRecord",
+    "PluginError",
+    "PluginLoader",
+    "register_env",
+    "discover_plugins",
+    "env_ids",
+    "env_record",
+    "broken_plugins",
+    "resolve_env_id",
+    "make",
+]
