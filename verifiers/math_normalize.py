@@ -51,6 +51,9 @@ _UNIT_RE = re.compile(
     re.IGNORECASE,
 )
 _MULTIPLIERS = frozenset({"hundred", "thousand", "million", "billion", "trillion", "dozen", "percent"})
+_KEEP_WORDS = _MULTIPLIERS | {"percentage", "pct", "infinity"}
+_LAST_WORD = re.compile(r"\s+([A-Za-z]{3,})\.?$")
+_NUMBER_END = re.compile(r"(?:\d|hundred|thousand|million|billion|trillion)$", re.IGNORECASE)
 _TEXT_TAIL = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{([^{}]{0,60})\}(?:\^\{?[23]\}?)?\s*$")
 _DEGREE_TAIL = re.compile(r"(?:\^\s*\{?\s*\\circ\s*\}?|\^\s*\\degree|\\degree|°|\\circ)\s*$")
 _TAIL = 200  # only the last _TAIL characters are examined for units: answers end with them
@@ -192,12 +195,22 @@ def _strip_tail(s: str) -> str:
         m = _UNIT_RE.search(tail)
         if m and (head or tail[: m.start()].strip()):
             tail = tail[: m.start()]
+        tail = _strip_nouns(tail)
         if tail == before:
             break
     return head + tail
 
 
 _PLAIN = re.compile(r"[-+]?[\d.,/]{1,40}")
+
+
+def _strip_nouns(tail: str) -> str:
+    """Plain words ending an answer right after a number: "12 boys", "5 million people" -> "5 million"."""
+    t = tail.rstrip()
+    j = len(t)
+    while (m := _LAST_WORD.search(t, 0, j)) is not None and m.group(1).lower() not in _KEEP_WORDS:
+        j = m.start()
+    return t[:j] if j < len(t) and _NUMBER_END.search(t, 0, j) else tail
 
 
 def normalize(answer: str) -> str:
