@@ -34,8 +34,10 @@ class Limits:
         "(V8 reserves virtual space it never uses). Exceeding it ends the run with status 'memory_limit'.",
         512,
     )
-    stack_mb: int = _help(
-        "Stack size per process in MiB (deep recursion in competitive programs needs more than the usual 8).", 64
+    stack_mb: int | None = _help(
+        "Stack size per process in MiB (deep recursion in competitive programs needs more than the usual 8); "
+        "None means 64, or half of memory_mb if that is less.",
+        None,
     )
     max_processes: int = _help(
         "Processes plus threads the program may have alive at once (RLIMIT_NPROC in its own user "
@@ -63,7 +65,8 @@ class Limits:
         if self.cpu_time_s is not None:
             _positive_number(self, "cpu_time_s", upper=24 * 3600)
         _positive_int(self, "memory_mb", lower=16, upper=1 << 20)
-        _positive_int(self, "stack_mb", lower=1, upper=1 << 20)
+        if self.stack_mb is not None:
+            _positive_int(self, "stack_mb", lower=1, upper=1 << 20)
         _positive_int(self, "max_processes", lower=1, upper=1 << 16)
         _positive_int(self, "max_output_bytes", lower=1, upper=1 << 32)
         _positive_int(self, "max_file_mb", lower=1, upper=1 << 20)
@@ -72,8 +75,13 @@ class Limits:
         _positive_number(self, "cpus", upper=1024)
         _positive_number(self, "compile_time_limit_s", upper=24 * 3600)
         _positive_int(self, "compile_memory_mb", lower=64, upper=1 << 20)
-        if self.stack_mb >= self.memory_mb:
+        if self.stack_mb is not None and self.stack_mb >= self.memory_mb:
             raise ConfigError("limits.stack_mb", f"{self.stack_mb} MiB is not below memory_mb ({self.memory_mb} MiB)", "lower stack_mb or raise memory_mb")
+
+    @property
+    def stack(self) -> int:
+        """Stack MiB actually applied (``stack_mb`` or its default)."""
+        return self.stack_mb if self.stack_mb is not None else min(64, self.memory_mb // 2)
 
     @property
     def cpu_seconds(self) -> int:

@@ -40,7 +40,7 @@ def step_limits(limits: Limits, step: str, lang: Language, nproc: Callable[[int]
         "cpu_s": max(1, int(wall + 0.999)) if compiling else limits.cpu_seconds,
         "memory_mb": limits.compile_memory_mb if compiling else limits.memory_mb,
         "memory_rlimit": "as" if compiling else lang.memory_rlimit,
-        "stack_mb": limits.stack_mb,
+        "stack_mb": limits.stack,
         "file_mb": max(limits.max_file_mb, 64) if compiling else limits.max_file_mb,
         "open_files": limits.max_open_files,
         "nproc": nproc(max(limits.max_processes, 32) if compiling else limits.max_processes),

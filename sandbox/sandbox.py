@@ -77,6 +77,9 @@ class Sandbox:
             raise ConfigError("backend", f"must be a backend name, got {backend!r}")
         name = default_backend() if backend == "auto" else backend
         cls = backend_class(name)
+        unknown = sorted(set(options) - set(cls.options))
+        if unknown:
+            raise ConfigError(f"sandbox option {unknown[0]!r}", f"is not an option of the {name} backend", f"options: {', '.join(cls.options) or 'none'}")
         if backend != "auto":
             ok, detail = cls.probe()
             if not ok:
@@ -208,7 +211,8 @@ class Sandbox:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Sandbox(backend={self.backend!r}, concurrency={self._pool.size}, limits={self.limits!r})"
+        pool = getattr(self, "_pool", None)
+        return f"Sandbox(backend={getattr(self, 'backend', '?')!r}, concurrency={pool.size if pool else '?'}, limits={self.limits!r})"
 
     def _threads(self) -> ThreadPoolExecutor:
         with self._lock:
