@@ -221,7 +221,7 @@ class EvalRun:
             self._policy_worked = True
         else:
             self._policy_failures += 1
-            if not self._policy_worked and self._policy_failures >= min(FAIL_FAST_EPISODES, self.n * self.k):
+            if not self._policy_worked and self._policy_failures == min(FAIL_FAST_EPISODES, self.n * self.k):
                 raise PolicyError(f"{self.policy.spec}: the first {self._policy_failures} episodes all failed their "
                                   f"first policy call, the last with: {record.error}")
 
@@ -309,9 +309,12 @@ async def _gather_or_cancel(tasks: list[asyncio.Task[None]]) -> None:
     for t in pending:
         t.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    for t in done:
-        if not t.cancelled() and t.exception() is not None:
-            raise t.exception()  # type: ignore[misc]
+    # Several workers may fail in the same loop iteration: read every exception (so asyncio does
+    # not warn that one was never retrieved) and raise the first in worker order.
+    errors = [t.exception() for t in tasks if t in done and not t.cancelled()]
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
 
 
 def _close_env(env: Any) -> None:
