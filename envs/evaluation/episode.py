@@ -49,6 +49,8 @@ class EpisodeRecord:
     reference: Any = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the env's ``reward_weights`` (name -> weight), when its step info reports them.
+    component_weights: dict[str, float] = field(default_factory=dict)
 
     @property
     def scored(self) -> bool:
@@ -61,6 +63,7 @@ class EpisodeRecord:
         row["tokens"] = {"prompt": row.pop("prompt_tokens"), "completion": row.pop("completion_tokens"),
                          "estimated": row.pop("tokens_estimated")}
         row["wall_s"] = round(self.wall_s, 4)
+        del row["component_weights"]  # the same on every row: summary.json has them once
         if not row["error"]:
             del row["error"]
         if not row["extra"]:
@@ -139,6 +142,9 @@ async def run_episode(
         state.reward += float(reward)
         for name, value in (step_info.get("reward_components") or {}).items():
             state.components[name] = state.components.get(name, 0.0) + float(value)
+        weights = step_info.get("reward_weights")
+        if isinstance(weights, Mapping):
+            state.weights.update({str(k): float(v) for k, v in weights.items()})
         state.messages = _transcript(before, completion.text, obs)
         terminated, truncated = bool(terminated), bool(truncated)
     episode = step_info.get("episode") if isinstance(step_info.get("episode"), Mapping) else {}
@@ -154,6 +160,7 @@ class _State:
     messages: list[dict[str, Any]] = field(default_factory=list)
     reward: float = 0.0
     components: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
     turns: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -172,7 +179,7 @@ class _State:
             **base, task_id=task_id, messages=self.messages, reward=self.reward, components=dict(self.components),
             success=success, status=status, turns=self.turns, truncated=truncated, prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens, tokens_estimated=self.estimated,
-            wall_s=time.perf_counter() - t0, reference=self.reference, error=error,
+            wall_s=time.perf_counter() - t0, reference=self.reference, error=error, component_weights=dict(self.weights),
         )
 
 

@@ -24,7 +24,7 @@ def save_reward_histogram(rewards: Sequence[float], path: str | Path, title: str
         ax.hist(rewards, bins=bins, range=(lo, hi) if hi > lo else (lo - 0.5, lo + 0.5), color="#4C72B0", edgecolor="white")
         mean = sum(rewards) / len(rewards)
         ax.axvline(mean, color="#C44E52", linestyle="--", label=f"mean {mean:.3f}")
-        ax.legend(loc="upper left")
+        ax.legend(loc="best")
     else:
         ax.text(0.5, 0.5, "no scored episodes", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("episode reward")

@@ -45,6 +45,7 @@ class EvalReport:
     component_means: dict[str, float]
     pass_at: dict[int, float]
     status_counts: dict[str, int]
+    mean_turns: float | None
     prompt_tokens: int
     completion_tokens: int
     tokens_estimated: bool
@@ -52,6 +53,7 @@ class EvalReport:
     interrupted: bool = False
     stopped_by: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    component_weights: dict[str, float] = field(default_factory=dict)
     per_task: list[TaskResult] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list, repr=False)
     rollouts_path: str | None = None
@@ -94,9 +96,12 @@ class EvalReport:
         t.add_row("episodes", done)
         t.add_row("mean reward", "-" if self.mean_reward is None else f"{self.mean_reward:.3f} ± {self.reward_std:.3f}")
         for name, value in self.component_means.items():
-            t.add_row(f"  {name}", f"{value:.3f}")
+            weight = self.component_weights.get(name)
+            t.add_row(f"  {name}" + ("" if weight is None else f"  (weight {weight:g})"), f"{value:.3f}")
         for k, value in self.pass_at.items():
             t.add_row(f"pass@{k}", f"{value:.3f}")
+        if self.mean_turns is not None:
+            t.add_row("turns / episode", f"{self.mean_turns:.2f}")
         t.add_row("status", "  ".join(f"{s}={c}" for s, c in self.status_counts.items()) or "-")
         mark = "~" if self.tokens_estimated else ""
         t.add_row("tokens (prompt / completion)", f"{mark}{self.prompt_tokens:,} / {mark}{self.completion_tokens:,}"
@@ -152,6 +157,7 @@ def build_report(
         component_means=component_means([r.components for r in scored]),
         pass_at=pass_at_k_curve(groups, k),
         status_counts=status_counts(r.status for r in records),
+        mean_turns=mean_and_std([float(r.turns) for r in records])[0],
         prompt_tokens=sum(r.prompt_tokens for r in records),
         completion_tokens=sum(r.completion_tokens for r in records),
         tokens_estimated=any(r.tokens_estimated for r in records),
@@ -159,6 +165,7 @@ def build_report(
         interrupted=interrupted,
         stopped_by=stopped_by,
         settings=dict(settings or {}),
+        component_weights={k: v for r in records for k, v in r.component_weights.items()},
         per_task=per_task,
         rewards=rewards,
     )

@@ -40,6 +40,7 @@ def test_guess_number_is_played_over_several_turns_until_solved(tmp_path):
     report = evaluate("rlvr/GuessNumber-v0", bisect, n=8, k=1, concurrency=4, env_kwargs={"difficulty": 2}, output=out)
     assert report.pass_at_1 == 1.0 and report.status_counts == {"ok": 8}
     assert report.component_means == {"efficiency": 1.0, "solved": 1.0}  # binary search is the optimum
+    assert set(report.component_weights) == {"efficiency", "solved"} and report.mean_turns > 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert max(r["turns"] for r in rows) > 1
     for r in rows:  # the transcript alternates guesses and feedback, one assistant message per turn
