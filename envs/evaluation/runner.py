@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -242,8 +243,6 @@ class EvalRun:
         report = build_report(self.records, env_id=self.env_id, policy=self.policy.spec, n_tasks=self.n, k=self.k,
                               wall_s=wall, interrupted=interrupted, stopped_by=stopped_by, settings=self.settings)
         if self.rollouts_path is not None:
-            from dataclasses import replace
-
             report = replace(report, rollouts_path=str(self.rollouts_path), summary_path=str(self.summary_path),
                              plot_path=str(self.plot_path))
             report.write_json(self.summary_path)
