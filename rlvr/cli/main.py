@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "rlvr.cli.eval",
     "rlvr.cli.sandbox",
     "rlvr.cli.envs",
+    "rlvr.cli.train",
 ]
 
 app = typer.Typer(
@@ -61,7 +62,10 @@ USAGE_ERRORS = (ConfigError, InputError, DependencyError)
 def run() -> None:
     """Console-script entry point: run the app and turn rlvr errors into one clear line."""
     try:
-        app(standalone_mode=False)
+        # With standalone_mode=False click returns a command's exit code instead of exiting.
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:
+            sys.exit(rc)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
