@@ -9,8 +9,9 @@ Two paths decide every item:
      towers: :mod:`~rlvr.verifiers.numeric`) are compared exactly as fractions, right or wrong;
    - two sets, intervals, tuples or matrices of simple numbers are compared entry by entry
      (:mod:`~rlvr.verifiers.math_structure`);
-   - two rational expressions (polynomials and quotients, ``(x+3)(x-3)`` vs ``x^2-9``) are
-     evaluated exactly at random points (:mod:`~rlvr.verifiers.rational_expr`).
+   - two expressions (polynomials and quotients with square roots and pi: ``(x+3)(x-3)`` vs
+     ``x^2-9``, ``\\sqrt{12}`` vs ``2\\sqrt{3}``) are evaluated exactly at random points
+     (:mod:`~rlvr.verifiers.rational_expr`).
    The gold side's parse is cached per gold string, so a GRPO group pays for it once.
 2. **Slow, isolated** (``_score``, in a worker process under a hard wall-clock kill): everything
    else goes to math-verify and sympy (:mod:`~rlvr.verifiers.math_sympy`): expressions,
@@ -21,6 +22,10 @@ Where we deliberately differ from plain math-verify (each pinned by a test):
   ``1 000`` and ``1\\,000`` are 1000 (math-verify: 1*0); ``5 dollars`` is 5.
 - Decimals agree at 6 decimal places (math-verify's rounding) *and* to 4 significant digits, so
   ``1e-9`` is not ``2e-9`` (math-verify: equal).
+- A percentage equals its own number and that number over 100 (``12.5\\%`` == ``12.5`` ==
+  ``0.125``), whatever the number; math-verify grants the first only to positive integers
+  (``50\\%`` == ``50`` but ``12.5\\%`` != ``12.5`` and ``-28\\%`` != ``-28`` there).
+- ``5 million`` is 5000000 and ``12 boys`` is 12 (math-verify: ``5\\text{ million}`` == 5).
 - A correct answer wrapped in redundant parentheses or braces, or with unbalanced braces from a
   truncated ``\\boxed{``, is unwrapped before parsing (math-verify: seconds, or a parse failure).
 - ``x \\le 3`` equals ``(-\\infty, 3]`` (math-verify's ``allow_set_relation_comp``).
@@ -38,7 +43,7 @@ from rlvr.verifiers.extract import check_order, extract
 from rlvr.verifiers.math_normalize import compact, normalize
 from rlvr.verifiers.math_structure import Struct, parse_structure, structures_equal
 from rlvr.verifiers.numeric import Num, numbers_equal, parse_number
-from rlvr.verifiers.rational_expr import Node, parse_rational, rationals_equal
+from rlvr.verifiers.rational_expr import Expression, parse_rational, rationals_equal
 from rlvr.verifiers.registry import register_verifier
 from rlvr.verifiers.score import Score
 
@@ -56,7 +61,7 @@ class Parsed:
     key: str  # compacted: the string-equality key
     number: Num | None
     struct: Struct | None
-    expr: Node | None  # a rational expression tree (an exact number counts as one)
+    expr: Expression | None  # an expression for exact identity testing (an exact number is one)
     var: str | None  # "x" when the answer is "x = <rhs>"; number/struct/expr then describe the rhs
 
 
@@ -69,10 +74,10 @@ def prepare(answer: str) -> Parsed:
         var, rhs = key[0], key[2:]
     number = parse_number(rhs)
     struct = parse_structure(rhs) if number is None else None
-    expr: Node | None = None
+    expr: Expression | None = None
     if number is not None:
         if not (number.huge or number.percent or number.approx):
-            expr = number.value
+            expr = Expression(number.value)
     elif struct is None:
         expr = parse_rational(rhs)
     return Parsed(text, key, number, struct, expr, var)
@@ -106,7 +111,7 @@ def fast_verdict(gold: Parsed, pred: Parsed) -> tuple[bool, str] | None:
         return None if eq is None else (eq, _STRUCT_RULES[gold.struct.kind])
     if gold.expr is not None and pred.expr is not None:
         eq = rationals_equal(gold.expr, pred.expr)
-        return None if eq is None else (eq, "rational expressions evaluated exactly at random points")
+        return None if eq is None else (eq, "expressions evaluated exactly at random points")
     return None
 
 

@@ -1,33 +1,52 @@
-"""Identity testing for rational expressions (``(x+3)(x-3)`` vs ``x^2-9``) without sympy.
+"""Identity testing for expressions such as ``(x+3)(x-3)`` vs ``x^2-9`` or ``2\\sqrt{3}`` vs
+``\\sqrt{12}``, without sympy.
 
-Both answers are parsed into a tiny expression tree (numbers, one-letter variables, ``+ - * /``,
-``\\frac``, ``\\cdot``, ``\\times``, implicit multiplication, integer powers) and evaluated with
-exact fractions at two random points. Values that differ prove the expressions differ. Values
-that agree at two independent points from a range of 2**30 mean the expressions are identical
-except with probability at most (d / 2**30)**2 for total degree d (the Schwartz-Zippel lemma);
-sympy's ``simplify`` would spend 10-200 ms reaching the same verdict.
+Both answers are parsed into a tiny expression tree (numbers, one-letter variables, ``\\pi``,
+``\\sqrt{}`` of constants, ``+ - * /``, ``\\frac``, ``\\cdot``, ``\\times``, implicit
+multiplication, integer powers) and evaluated exactly at two random points: rationals as
+fractions, square roots in the canonical form of :mod:`~rlvr.verifiers.surd`, and ``\\pi`` as
+one more variable (it is transcendental, so an identity in ``\\pi`` holds exactly when it holds
+for a random value of it). Values that differ prove the expressions differ. Values that agree at
+two independent points from a range of 2**39 mean the expressions are identical except with
+probability at most (d / 2**39)**2 for total degree d (the Schwartz-Zippel lemma); sympy's
+``simplify`` would spend 10-200 ms reaching the same verdict.
+
+Decimals are exact here, but math-verify compares them after rounding, so an expression holding
+a decimal is only ever judged *equal* here (never unequal: sympy decides those).
 
 Why hand-written: sympy's parser alone costs milliseconds, and this subset is small enough to
-parse exactly the way latex2sympy does. Anything outside it (``\\sqrt``, ``\\pi``, functions,
-``e`` and ``i``, which sympy reads as constants, ambiguous ``1/2x``) returns ``None`` and goes to
-sympy. Sizes are capped: exponents up to ``MAX_EXP``, intermediate values up to ``MAX_BITS``.
+parse exactly the way latex2sympy does. Anything outside it (functions, ``e`` and ``i``, which
+sympy reads as constants, ``\\sqrt`` of a variable, ambiguous ``1/2x``) returns ``None`` and goes
+to sympy. Sizes are capped: exponents up to ``MAX_EXP``, values up to ``surd.MAX_BITS`` bits.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
 
+from rlvr.verifiers import surd
+from rlvr.verifiers.surd import Unsupported, Value
+
 MAX_CHARS = 500
 MAX_EXP = 200
-MAX_BITS = 20_000
 MAX_DEPTH = 60
 _CONSTANT_LETTERS = frozenset("eEiI")  # Euler's number and the imaginary unit to latex2sympy
 
 Node = Union[tuple, Fraction, str]
-_TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[A-Za-z]|\\frac|\\cdot|\\times|[-+*/^(){}]")
+_TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[A-Za-z]|\\frac|\\cdot|\\times|\\pi|\\sqrt|[-+*/^(){}]")
+PI = "\\pi"
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed answer: its tree and whether it holds decimals or irrationals (pi, square roots)."""
+
+    tree: Node
+    decimal: bool = False
 
 
 class _Defer(Exception):
@@ -52,6 +71,7 @@ class _Parser:
         self.t = tokens
         self.i = 0
         self.depth = 0
+        self.decimal = False
 
     def peek(self) -> str | None:
         return self.t[self.i] if self.i < len(self.t) else None
@@ -81,7 +101,7 @@ class _Parser:
         return node
 
     def _starts_factor(self, tok: str | None) -> bool:
-        return tok is not None and (tok.isalpha() or tok in ("(", "{", "\\frac"))
+        return tok is not None and (tok.isalpha() or tok in ("(", "{", "\\frac", PI, "\\sqrt"))
 
     def term(self) -> Node:
         node = self.power()
@@ -112,7 +132,10 @@ class _Parser:
             self.take()
             e = self.expr()
             self.take("}")
-            exp = _evaluate(e, {})
+            value = _evaluate(e, {})
+            if not isinstance(value, Fraction):
+                raise _Defer("irrational exponent")
+            exp = value
         else:
             raise _Defer("unsupported exponent")
         if exp.denominator != 1 or abs(exp) > MAX_EXP:
@@ -124,11 +147,19 @@ class _Parser:
     def atom(self) -> Node:
         tok = self.take()
         if tok[0].isdigit() or tok[0] == ".":
+            self.decimal = self.decimal or "." in tok
             return Fraction(tok)
-        if tok.isalpha():
+        if tok.isalpha() or tok == PI:
             if tok in _CONSTANT_LETTERS:
                 raise _Defer("a constant letter")
             return tok
+        if tok == "\\sqrt":
+            if self.peek() == "[":
+                raise _Defer("n-th root")
+            arg = self._group()
+            if variables(arg):
+                raise _Defer("square root of a variable")  # sqrt(x^2) is |x|: sympy's call
+            return ("sqrt", arg)
         if tok in ("(", "{"):
             node = self.expr()
             self.take(")" if tok == "(" else "}")
@@ -145,24 +176,24 @@ class _Parser:
             self.take("}")
             return node
         if tok is not None and (tok.isalpha() or (tok.isdigit() and len(tok) == 1)):
-            return self.atom()  # \frac12, \frac1x
-        raise _Defer("\\frac argument")
+            return self.atom()  # \frac12, \frac1x, \sqrt2
+        raise _Defer("argument")
 
 
-def parse_rational(text: str) -> Node | None:
-    """The expression tree of a compacted answer, or None if it is outside the subset."""
+def parse_rational(text: str) -> Expression | None:
+    """The expression of a compacted answer, or None if it is outside the subset."""
     if not text or len(text) > MAX_CHARS or " " in text:
         return None
     try:
         p = _Parser(_tokens(text))
         node = p.expr()
-        return node if p.i == len(p.t) else None
-    except (_Defer, ValueError, ZeroDivisionError):
+        return Expression(node, p.decimal) if p.i == len(p.t) else None
+    except (_Defer, Unsupported, ValueError, ZeroDivisionError):
         return None
 
 
 def variables(node: Node) -> set[str]:
-    """The one-letter variables in a tree."""
+    """The variables in a tree: one-letter names and ``\\pi``."""
     if isinstance(node, str):
         return {node}
     if isinstance(node, tuple):
@@ -174,7 +205,7 @@ def variables(node: Node) -> set[str]:
     return set()
 
 
-def _evaluate(node: Node, point: dict[str, Fraction]) -> Fraction:
+def _evaluate(node: Node, point: dict[str, Fraction]) -> Value:
     if isinstance(node, Fraction):
         return node
     if isinstance(node, str):
@@ -183,52 +214,47 @@ def _evaluate(node: Node, point: dict[str, Fraction]) -> Fraction:
         return point[node]
     op = node[0]
     if op == "neg":
-        return -_evaluate(node[1], point)
+        return surd.neg(_evaluate(node[1], point))
+    if op == "sqrt":
+        return surd.sqrt(_evaluate(node[1], point))
     if op == "^":
         base = _evaluate(node[1], point)
-        if base == 0 and node[2] < 0:
-            raise ZeroDivisionError
-        if max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(node[2]) > MAX_BITS:
+        if isinstance(base, Fraction) and max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(node[2]) > surd.MAX_BITS:
             raise _Defer("value too large")
-        out = base ** node[2]
-    else:
-        a, b = _evaluate(node[1], point), _evaluate(node[2], point)
-        if op == "+":
-            out = a + b
-        elif op == "-":
-            out = a - b
-        elif op == "*":
-            out = a * b
-        else:
-            out = a / b  # ZeroDivisionError propagates: the caller tries another point
-    if out.numerator.bit_length() > MAX_BITS or out.denominator.bit_length() > MAX_BITS:
-        raise _Defer("value too large")
-    return out
+        return surd.power(base, node[2])
+    a, b = _evaluate(node[1], point), _evaluate(node[2], point)
+    if op == "+":
+        return surd.add(a, b)
+    if op == "-":
+        return surd.add(a, surd.neg(b))
+    if op == "*":
+        return surd.mul(a, b)
+    return surd.mul(a, surd.inverse(b))  # ZeroDivisionError propagates: the caller tries another point
 
 
-def rationals_equal(gold: Node, pred: Node, points: int = 2, seed: int = 0x5EED) -> bool | None:
-    """Equal as rational functions? False is certain; True is certain up to ~2**-50 (see above).
+def rationals_equal(gold: Expression, pred: Expression, points: int = 2, seed: int = 0x5EED) -> bool | None:
+    """Equal as expressions? False is certain; True is certain up to ~2**-70 (see above).
 
-    None when no point could be evaluated (division by zero everywhere tried) or a value grew
-    past the size cap.
+    None when the rules cannot decide: values differ but a decimal is involved, no point could
+    be evaluated (division by zero everywhere tried), or a value left the exact subset.
     """
-    names = sorted(variables(gold) | variables(pred))
+    names = sorted(variables(gold.tree) | variables(pred.tree))
     rng = random.Random(seed)
     agreed = 0
     for _ in range(points + 3):  # a few spare points in case one hits a pole
         point = {v: Fraction(rng.randint(2**29, 2**30), rng.randint(1, 2**10)) for v in names}
         try:
-            a, b = _evaluate(gold, point), _evaluate(pred, point)
+            a, b = _evaluate(gold.tree, point), _evaluate(pred.tree, point)
         except ZeroDivisionError:
             continue
-        except _Defer:
+        except (_Defer, Unsupported):
             return None
         if a != b:
-            return False
+            return None if (gold.decimal or pred.decimal) else False
         agreed += 1
         if agreed >= points or not names:
             return True
     return None
 
 
-__all__ = ["parse_rational", "rationals_equal", "variables"]
+__all__ = ["Expression", "parse_rational", "rationals_equal", "variables"]

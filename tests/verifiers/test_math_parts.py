@@ -6,6 +6,7 @@ import pytest
 
 from rlvr.verifiers.math_normalize import compact, normalize, peel
 from rlvr.verifiers.math_structure import parse_structure, structures_equal
+from rlvr.verifiers import surd
 from rlvr.verifiers.numeric import HUGE, numbers_equal, parse_number
 from rlvr.verifiers.rational_expr import parse_rational, rationals_equal
 
@@ -99,6 +100,35 @@ def test_rational_expressions(gold, pred, equal):
     assert rationals_equal(parse_rational(gold), parse_rational(pred)) is equal
 
 
-@pytest.mark.parametrize("text", ["1/2x", "\\sqrt{2}", "\\pi", "e^x", "2i", "x^{y}", "x^{1000}", "f(x)=1", "x,y", "2^3^4"])
+@pytest.mark.parametrize(
+    "gold,pred,equal",
+    [("2\\sqrt{3}", "\\sqrt{12}", True), ("2\\sqrt{3}", "\\sqrt{6}", False), ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", True),
+     ("4-2\\sqrt{3}", "(\\sqrt{3}-1)^2", True), ("\\sqrt{2}\\sqrt{3}", "\\sqrt{6}", True), ("\\frac{3\\pi}{2}", "\\frac{3}{2}\\pi", True),
+     ("\\frac{\\pi}{4}", "\\frac{\\pi}{3}", False), ("\\pi^2", "\\pi\\cdot\\pi", True), ("\\frac{\\pi}{4}", "0.25\\pi", True)],
+)
+def test_square_roots_and_pi_are_exact(gold, pred, equal):
+    assert rationals_equal(parse_rational(gold), parse_rational(pred)) is equal
+
+
+def test_a_decimal_never_proves_a_difference():
+    # math-verify rounds decimals, so 2*3.14159265 "equals" 2*pi there: leave such cases to it.
+    assert rationals_equal(parse_rational("2\\pi"), parse_rational("2\\cdot3.14159265")) is None
+    assert rationals_equal(parse_rational("\\frac{x}{2}"), parse_rational("0.5x")) is True
+
+
+def test_surds_are_canonical():
+    assert surd.sqrt(Fraction(12)) == surd.mul(Fraction(2), surd.sqrt(Fraction(3)))
+    assert surd.mul(surd.sqrt(Fraction(2)), surd.sqrt(Fraction(2))) == 2
+    assert surd.sqrt(Fraction(1, 2)) == surd.mul(Fraction(1, 2), surd.sqrt(Fraction(2)))
+    assert surd.sqrt(Fraction(49 * 53)) == surd.mul(Fraction(7), surd.sqrt(Fraction(53)))
+
+
+@pytest.mark.parametrize(
+    "text", ["1/2x", "\\sqrt{x}", "\\sqrt[3]{8}", "\\sin x", "e^x", "2i", "x^{y}", "x^{1000}", "f(x)=1", "x,y", "2^3^4", "2^{\\pi}"]
+)
 def test_expressions_outside_the_subset_go_to_sympy(text):
     assert parse_rational(text) is None
+
+
+def test_dividing_by_a_sum_of_roots_goes_to_sympy():
+    assert rationals_equal(parse_rational("\\frac{1}{1+\\sqrt{2}}"), parse_rational("\\sqrt{2}-1")) is None

@@ -32,9 +32,10 @@ def verifier():
 def test_nested_parentheses_still_score_correct(verifier):
     wrap = lambda s: "(" * 30 + s + ")" * 30
     rows = [{"completion": f"\\boxed{{{wrap(p)}}}", "answer": g} for g, p in
-            [("42", "42"), ("\\sqrt{2}", "\\sqrt{2}"), ("2\\sqrt{3}", "\\sqrt{12}"), ("(1,2)", "(1,2)"), ("42", "41")]]
+            [("42", "42"), ("\\sqrt{2}", "\\sqrt{2}"), ("2\\sqrt{3}", "\\sqrt{12}"), ("(1,2)", "(1,2)"), ("42", "41"),
+             ("3", "\\log_2 8"), ("1", "\\sin^2 x+\\cos^2 x")]]  # the last two need sympy
     scores = verifier.score_many(rows, workers=2)
-    assert [s.status for s in scores] == ["ok", "ok", "ok", "ok", "wrong"]
+    assert [s.status for s in scores] == ["ok", "ok", "ok", "ok", "wrong", "ok", "ok"]
 
 
 def test_power_towers_are_never_evaluated(verifier):
@@ -66,8 +67,8 @@ def test_unbalanced_braces_still_score_right(verifier, completion):
 
 def test_a_hung_item_is_killed_and_the_batch_goes_on():
     v = HangingMath(timeout=2.0)
-    rows = [{"completion": f"\\boxed{{\\sqrt{{{n}}}}}", "answer": "\\sqrt{8}"} for n in (8, 2, 32)]
-    rows.insert(1, {"completion": "\\boxed{\\sqrt{8}} HANG", "answer": "2\\sqrt{2}"})
+    rows = [{"completion": f"\\boxed{{\\log_2 {n}}}", "answer": "3"} for n in (8, 4, 16)]  # all go to sympy
+    rows.insert(1, {"completion": "\\boxed{\\log_2 8} HANG", "answer": "3"})
     try:
         v.score_many(rows[2:] * 2, workers=2, timeout=30)  # start both workers (they import this module)
         scores = v.score_many(rows, workers=2)
