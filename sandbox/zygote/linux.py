@@ -13,15 +13,28 @@ PR_SET_DUMPABLE = 4
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 36, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LIBC = None
+_CAPS = None  # (cap_last_cap, capset header, zeroed capset data), built once before any fork
 
 
 def libc():
-    """glibc, loaded once (the zygote loads it before forking so runs do not pay for it)."""
-    global _LIBC
+    """glibc with typed prctl/capset, loaded once: the zygote calls this before forking runs."""
+    global _LIBC, _CAPS
     if _LIBC is None:
         import ctypes
 
-        _LIBC = ctypes.CDLL(None, use_errno=True)
+        lib = ctypes.CDLL(None, use_errno=True)
+        lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+        class Header(ctypes.Structure):
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+        class Data(ctypes.Structure):
+            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+        _CAPS = (last, ctypes.byref(Header(0x20080522, 0)), (Data * 2)())
+        _LIBC = lib
     return _LIBC
 
 
@@ -34,10 +47,7 @@ def _check(ret: int, what: str) -> None:
 
 
 def prctl(option: int, arg: int = 0) -> None:
-    import ctypes
-
-    ul = ctypes.c_ulong
-    _check(libc().prctl(option, ul(arg), ul(0), ul(0), ul(0)), f"prctl({option})")
+    _check(libc().prctl(option, arg, 0, 0, 0), f"prctl({option})")
 
 
 def unshare(flags: int) -> None:
@@ -58,21 +68,12 @@ def umount(target: str, flags: int = MNT_DETACH) -> None:
 
 def drop_capabilities() -> None:
     """Empty every capability set: bounding, ambient, effective, permitted, inheritable."""
-    import ctypes
-
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        last = int(f.read())
+    lib = libc()
+    last, header, data = _CAPS
     for cap in range(last + 1):
-        prctl(PR_CAPBSET_DROP, cap)
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-    _check(libc().capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")
+        _check(lib.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop bounding capability")
+    _check(lib.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities")
+    _check(lib.capset(header, data), "capset")
 
 
 def proc_status(pid: str) -> dict:

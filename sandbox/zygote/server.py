@@ -1,9 +1,10 @@
 """The zygote's main loop and the per-request runner.
 
     zygote      never reads a request, so no run's data ever lives in the memory that later
-     |          runs are forked from. Keeps one runner prepared ahead: as soon as a runner has
-     |          taken its request, the zygote forks the next one, which makes its fresh world
-     |          while the current run is still going.
+     |          runs are forked from. Forks the next runner as soon as the previous one has
+     |          exited, so it prepares while the host is still reading the previous answer.
+     |          (Preparing while the previous run was still going measured slower here: on
+     |          two busy cores the preparation competes with the run it is meant to hide.)
      R runner   prepares the run's world before any request exists (``Strategy.prepare``).
      S          supervisor: R itself, or (``pidns``) pid 1 of the run's new pid namespace.
                 Reads one request, writes its files, runs its steps, cleans, answers, exits.
@@ -15,16 +16,17 @@ unknown state, so the zygote exits and the host replaces the whole worker.
 from __future__ import annotations
 
 import os
-import select
 import signal
 import sys
 
 from . import linux
 from .frames import decode_frame, encode_frame, fd_reader, write_all
-from .step import run_step
+from .step import record_hard_limits, run_step
 from .strategies import STRATEGIES, Strategy
 
 EXIT_EOF = 4
+# Imported once here so that no run pays for importing them (a fresh fork would, every time).
+INFRASTRUCTURE = ("shutil", "resource", "io", "types", "builtins", "traceback", "threading", "atexit")
 MAX_ARTIFACT = 64 << 20
 
 
@@ -33,12 +35,11 @@ def respond(meta: dict, blobs=()) -> None:
     write_all(1, encode_frame(meta, blobs))
 
 
-def _serve(strategy: Strategy, workdir, took_w: int, prep_error) -> int:
+def _serve(strategy: Strategy, workdir, prep_error) -> int:
     """In S: take one request, run it, clean up, answer."""
     req, blobs = decode_frame(fd_reader(0))
     if req is None:
         return EXIT_EOF
-    os.write(took_w, b"!")
     if prep_error is not None:
         respond({"error": f"could not prepare the run: {prep_error}"})
         return 0
@@ -92,10 +93,8 @@ def _run_steps(req: dict, blobs: list, workdir: str, strategy: Strategy) -> tupl
         return {"error": f"supervisor failed: {type(e).__name__}: {e}"}, []
 
 
-def _runner(strategy: Strategy, took_w: int) -> int:
+def _runner(strategy: Strategy) -> int:
     """In R: prepare a world, then serve one request in it (through S where the strategy forks one)."""
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     workdir, prep_error = None, None
     try:
@@ -103,7 +102,7 @@ def _runner(strategy: Strategy, took_w: int) -> int:
     except BaseException as e:
         prep_error = f"{type(e).__name__}: {e}"
     if not strategy.fork_supervisor or prep_error is not None:
-        return _serve(strategy, workdir, took_w, prep_error)
+        return _serve(strategy, workdir, prep_error)
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -112,7 +111,7 @@ def _runner(strategy: Strategy, took_w: int) -> int:
                 strategy.in_supervisor()
             except BaseException as e:
                 prep_error = f"{type(e).__name__}: {e}"
-            code = _serve(strategy, workdir, took_w, prep_error)
+            code = _serve(strategy, workdir, prep_error)
         except BaseException:
             import traceback
 
@@ -124,7 +123,7 @@ def _runner(strategy: Strategy, took_w: int) -> int:
 
 
 def main(cfg: dict) -> None:
-    """Set up once, announce readiness, then keep one prepared runner ahead until input ends."""
+    """Set up once, announce readiness, then serve requests through fresh runners until input ends."""
     parent = cfg.get("parent_pid")
     if parent:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -132,61 +131,42 @@ def main(cfg: dict) -> None:
             os._exit(0)
     if cfg.get("netns"):
         linux.unshare(linux.CLONE_NEWNET)
-    for name in cfg.get("preload", []):
+    for name in INFRASTRUCTURE + tuple(cfg.get("preload", [])):
         try:
             __import__(name)
         except ImportError:
             pass
     linux.libc()
+    record_hard_limits()
     strategy = STRATEGIES[cfg["strategy"]](cfg)
     import gc
 
     gc.collect()
     gc.freeze()  # keep the preloaded heap shared across forks (a collection would touch every page)
-    took_r, took_w = os.pipe()
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.set_wakeup_fd(wake_w)
-    runners = set()
 
-    def spawn() -> None:
+    def spawn() -> int:
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                for fd in (took_r, wake_r, wake_w):
-                    os.close(fd)
-                code = _runner(strategy, took_w)
+                code = _runner(strategy)
             except BaseException:
                 import traceback
 
                 traceback.print_exc()
             finally:
                 os._exit(code)
-        runners.add(pid)
+        return pid
 
-    spawn()
+    runner = spawn()
     respond({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
     while True:
-        ready, _, _ = select.select([took_r, wake_r], [], [])
-        if took_r in ready:
-            for _ in os.read(took_r, 64):
-                spawn()
-        if wake_r in ready:
-            os.read(wake_r, 4096)
-            while True:
-                try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                if pid not in runners:
-                    continue  # an orphan reparented to us (we are pid 1 in a container)
-                runners.discard(pid)
-                code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-                if code == EXIT_EOF:
-                    os._exit(0)
-                if code != 0:
-                    os._exit(1)
+        pid, status = os.waitpid(-1, 0)
+        if pid != runner:
+            continue  # an orphan reparented to us (we are pid 1 in a container)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        if code == EXIT_EOF:
+            os._exit(0)
+        if code != 0:
+            os._exit(1)
+        runner = spawn()

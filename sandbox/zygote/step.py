@@ -19,6 +19,16 @@ import time
 from . import linux
 
 SETUP_FAILED = 127
+HARD_LIMITS: dict = {}  # the zygote's hard rlimits, read once (``record_hard_limits``)
+
+
+def record_hard_limits() -> None:
+    """Remember the hard limits, which runs may lower but not raise (called once, before forking)."""
+    import resource
+
+    for name in ("RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC"):
+        res = getattr(resource, name)
+        HARD_LIMITS[res] = resource.getrlimit(res)[1]
 
 
 def which(name: str, path: str, workdir: str):
@@ -48,7 +58,7 @@ def _set_limits(lim: dict) -> None:
     import resource
 
     def clamp(res, value):  # an unprivileged process cannot raise a hard limit: stay under it
-        hard = resource.getrlimit(res)[1]
+        hard = HARD_LIMITS.get(res, resource.RLIM_INFINITY)
         return value if hard == resource.RLIM_INFINITY else min(value, hard)
 
     mem = lim["memory_mb"] << 20
@@ -73,8 +83,6 @@ def _program(strategy, step: dict, workdir: str, env: dict, fds: tuple, source: 
     """
     stdin_fd, out_w, err_w, report = fds
     try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.dup2(stdin_fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
