@@ -222,8 +222,8 @@ class DockerBackend(Backend):
     def start_worker(self) -> Worker:
         lim = self.limits
         uid = random.randrange(2_000_000, 2_100_000_000)
-        cfg = {"strategy": "uid", "uid": uid, "gid": uid, "workdir": "/work", "wipe_dirs": ["/tmp", "/dev/shm", "/var/tmp"],
-               "wipe_all": True, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD)}
+        cfg = {"strategy": "uid", "uid": uid, "gid": uid, "workdir": "/work", "wipe_dirs": ["/tmp", "/dev/shm", "/var/tmp", "/dev/mqueue"],
+               "wipe_all": True, "sysv_cleanup": True, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD)}
         import docker
 
         memory = max(lim.memory_mb, lim.compile_memory_mb) + 3 * lim.disk_mb + OVERHEAD_MB

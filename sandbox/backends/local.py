@@ -101,7 +101,8 @@ class LocalBackend(Backend):
             cfg["strategy"] = "pgroup"
             return ProcessWorker(launch_argv(self.python, cfg), program_env(), name="local worker")
         lease = lease_uid()
-        cfg.update(strategy="uid", uid=lease.uid, gid=lease.gid, netns=self.netns, ipcns=self.netns, wipe_dirs=list(WIPE_DIRS))
+        cfg.update(strategy="uid", uid=lease.uid, gid=lease.gid, netns=self.netns, ipcns=self.netns, sysv_cleanup=not self.netns,
+                   wipe_dirs=list(WIPE_DIRS))
 
         def on_close() -> None:  # the zygote is gone; its runs' setsid'd processes may not be
             kill_uid_processes(lease.uid)

@@ -76,6 +76,43 @@ def drop_capabilities() -> None:
     _check(lib.capset(header, data), "capset")
 
 
+def remove_sysv_ipc(uid: int) -> None:
+    """Remove the System V shared memory, semaphores and queues ``uid`` owns.
+
+    Only an object's owner (or CAP_SYS_ADMIN, which the Docker worker does not have) may remove
+    it, so a short-lived child does it as that uid.
+    """
+    found = []
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                header = f.readline().split()
+                rows = [dict(zip(header, line.split())) for line in f]
+        except OSError:
+            continue
+        key = {"shm": "shmid", "sem": "semid", "msg": "msqid"}[kind]
+        found += [(kind, int(r[key])) for r in rows if r.get("uid") == str(uid)]
+    if not found:
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            lib = libc()
+            for kind, ident in found:  # IPC_RMID is 0 for all three
+                if kind == "shm":
+                    lib.shmctl(ident, 0, None)
+                elif kind == "sem":
+                    lib.semctl(ident, 0, 0)
+                else:
+                    lib.msgctl(ident, 0, None)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def proc_status(pid: str) -> dict:
     """The Uid, PPid, NSsid and State lines of /proc/PID/status, split into fields."""
     out = {}

@@ -134,6 +134,8 @@ class DedicatedUid(Strategy):
     def leave(self, workdir: str) -> None:
         linux.rm_tree(workdir)  # a mount point (Docker's /work) stays, emptied
         wipe_owned(self.cfg.get("wipe_dirs", []), self.cfg["uid"], everything=bool(self.cfg.get("wipe_all")))
+        if self.cfg.get("sysv_cleanup"):  # no IPC namespace of its own: remove what the run created
+            linux.remove_sysv_ipc(self.cfg["uid"])
 
 
 class ProcessGroup(Strategy):

@@ -120,13 +120,19 @@ def test_the_corpus_is_large_enough():
     assert len(CASES) >= 30
 
 
+SYSV = (
+    "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    "KEY = 0x52_4C_56\n"  # one System V key: a segment made by one run must not be there for the next
+)
 LEAVE = (
+    SYSV + "print('made shm' if libc.shmget(KEY, 4096, 0o1666) >= 0 else 'no shm', flush=True)\n"
     "import os\n"
     "for p in ['/tmp/left-@TOKEN@', '/dev/shm/left-@TOKEN@', '/var/tmp/left-@TOKEN@', os.path.expanduser('~/.left-@TOKEN@'), 'left-@TOKEN@']:\n"
     "    try:\n        open(p, 'w').write('x')\n    except OSError:\n        pass\n"
     "print(os.getcwd())\n"
 )
 FIND = (
+    SYSV + "print('shm left' if libc.shmget(KEY, 0, 0) >= 0 else 'no shm')\n"
     "import os\n"
     "found = [p for p in ['/tmp/left-@TOKEN@', '/dev/shm/left-@TOKEN@', '/var/tmp/left-@TOKEN@', os.path.expanduser('~/.left-@TOKEN@'), 'left-@TOKEN@'] if os.path.exists(p)]\n"
     "print(found)\n"
@@ -137,11 +143,12 @@ def test_files_left_in_tmp_and_shm_are_gone_for_the_next_run(backend, host):
     require(backend)
     with Sandbox(backend, HOSTILE_LIMITS, concurrency=1) as sb:  # one worker: the next run is on the same one
         first = sb.run(Program("python", host.fill(LEAVE)))
-        assert first.status == "ok", first.stderr
+        assert first.status == "ok" and first.stdout.startswith("made shm"), first.stderr
         second = sb.run(Program("python", host.fill(FIND)))
-        assert (second.status, second.stdout) == ("ok", "[]\n")
+        assert (second.status, second.stdout) == ("ok", "no shm\n[]\n")
         assert not list(Path("/tmp").glob(f"left-{host.token}")) and not list(Path("/dev/shm").glob(f"left-{host.token}"))
-        assert not Path(first.stdout.strip(), f"left-{host.token}").exists() or first.stdout.strip() == "/work"
+        workdir = first.stdout.splitlines()[-1]
+        assert not Path(workdir, f"left-{host.token}").exists() or workdir == "/work"
 
 
 def test_a_run_cannot_signal_or_read_a_concurrent_run(backend, host):
