@@ -223,7 +223,9 @@ class DockerBackend(Backend):
         lim = self.limits
         uid = random.randrange(2_000_000, 2_100_000_000)
         cfg = {"strategy": "uid", "uid": uid, "gid": uid, "workdir": "/work", "wipe_dirs": ["/tmp", "/dev/shm", "/var/tmp", "/dev/mqueue"],
-               "wipe_all": True, "sysv_cleanup": True, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD)}
+               "wipe_all": True, "sysv_cleanup": True,
+               "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD),
+               "prepare_ahead": "never"}  # the container's CPU quota is shared with the run: never compete with it
         import docker
 
         memory = max(lim.memory_mb, lim.compile_memory_mb) + 3 * lim.disk_mb + OVERHEAD_MB

@@ -1,10 +1,10 @@
 """The zygote's main loop and the per-request runner.
 
     zygote      never reads a request, so no run's data ever lives in the memory that later
-     |          runs are forked from. Forks the next runner as soon as the previous one has
-     |          exited, so it prepares while the host is still reading the previous answer.
-     |          (Preparing while the previous run was still going measured slower here: on
-     |          two busy cores the preparation competes with the run it is meant to hide.)
+     |          runs are forked from. Forks the next runner as soon as the current one has
+     |          taken its request when a CPU is idle (its preparation then costs the next run
+     |          nothing), else once the current one has exited (on busy cores, preparing
+     |          during a run measured slower: it competes with the run it is meant to hide).
      R runner   prepares the run's world before any request exists (``Strategy.prepare``).
      S          supervisor: R itself, or (``pidns``) pid 1 of the run's new pid namespace.
                 Reads one request, writes its files, runs its steps, cleans, answers, exits.
@@ -16,6 +16,7 @@ unknown state, so the zygote exits and the host replaces the whole worker.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 
@@ -35,11 +36,12 @@ def respond(meta: dict, blobs=()) -> None:
     write_all(1, encode_frame(meta, blobs))
 
 
-def _serve(strategy: Strategy, workdir, prep_error) -> int:
+def _serve(strategy: Strategy, workdir, prep_error, took_w: int) -> int:
     """In S: take one request, run it, clean up, answer."""
     req, blobs = decode_frame(fd_reader(0))
     if req is None:
         return EXIT_EOF
+    os.write(took_w, b"!")
     if prep_error is not None:
         respond({"error": f"could not prepare the run: {prep_error}"})
         return 0
@@ -93,7 +95,7 @@ def _run_steps(req: dict, blobs: list, workdir: str, strategy: Strategy) -> tupl
         return {"error": f"supervisor failed: {type(e).__name__}: {e}"}, []
 
 
-def _runner(strategy: Strategy) -> int:
+def _runner(strategy: Strategy, took_w: int) -> int:
     """In R: prepare a world, then serve one request in it (through S where the strategy forks one)."""
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     workdir, prep_error = None, None
@@ -102,7 +104,7 @@ def _runner(strategy: Strategy) -> int:
     except BaseException as e:
         prep_error = f"{type(e).__name__}: {e}"
     if not strategy.fork_supervisor or prep_error is not None:
-        return _serve(strategy, workdir, prep_error)
+        return _serve(strategy, workdir, prep_error, took_w)
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -111,7 +113,7 @@ def _runner(strategy: Strategy) -> int:
                 strategy.in_supervisor()
             except BaseException as e:
                 prep_error = f"{type(e).__name__}: {e}"
-            code = _serve(strategy, workdir, prep_error)
+            code = _serve(strategy, workdir, prep_error, took_w)
         except BaseException:
             import traceback
 
@@ -144,29 +146,61 @@ def main(cfg: dict) -> None:
     gc.collect()
     gc.freeze()  # keep the preloaded heap shared across forks (a collection would touch every page)
 
+    took_r, took_w = os.pipe()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    ahead = cfg.get("prepare_ahead", "auto")  # "auto": when a CPU is idle; "always"; "never"
+
     def spawn() -> int:
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                code = _runner(strategy)
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for fd in (took_r, wake_r, wake_w):
+                    os.close(fd)
+                code = _runner(strategy, took_w)
             except BaseException:
                 import traceback
 
                 traceback.print_exc()
             finally:
                 os._exit(code)
+        runners.add(pid)
         return pid
 
-    runner = spawn()
+    runners: set = set()
+    pending = spawn()  # the runner waiting for the next request
     respond({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
     while True:
-        pid, status = os.waitpid(-1, 0)
-        if pid != runner:
-            continue  # an orphan reparented to us (we are pid 1 in a container)
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        if code == EXIT_EOF:
-            os._exit(0)
-        if code != 0:
-            os._exit(1)
-        runner = spawn()
+        ready, _, _ = select.select([took_r, wake_r], [], [])
+        if took_r in ready:
+            os.read(took_r, 64)
+            pending = spawn() if ahead == "always" or (ahead == "auto" and _idle_cpu()) else None
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                if pid not in runners:
+                    continue  # an orphan reparented to us (we are pid 1 in a container)
+                runners.discard(pid)
+                code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+                if code == EXIT_EOF:
+                    os._exit(0)
+                if code != 0 or pid == pending:  # unknown state: the stream may be half-written
+                    os._exit(1)
+            if pending is None and not runners:
+                pending = spawn()
+
+
+def _idle_cpu() -> bool:
+    """Whether a CPU is free for preparing the next run while this one goes on."""
+    return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1

@@ -166,3 +166,20 @@ def test_a_run_cannot_signal_or_read_a_concurrent_run(backend, host):
         v, a = sb.run_many([victim, attacker], concurrency=2)
         assert v.status == "ok" and v.stdout.endswith("survived\n"), v
         assert a.status in ("ok", "killed") and host.token not in a.stdout
+
+
+def test_runners_prepared_during_a_run_are_as_isolated(backend, host, monkeypatch):
+    """Force the prepare-ahead path (taken on idle machines) and check a run still starts clean."""
+    import rlvr.sandbox.zygote as Z
+
+    launch = Z.launch_argv
+    monkeypatch.setattr(Z, "launch_argv", lambda python, cfg: launch(python, dict(cfg, prepare_ahead="always")))
+    for mod in ("rlvr.sandbox.backends.local", "rlvr.sandbox.backends.bwrap", "rlvr.sandbox.backends.docker"):
+        monkeypatch.setattr(f"{mod}.launch_argv", Z.launch_argv)
+    require(backend)
+    with Sandbox(backend, HOSTILE_LIMITS, concurrency=1) as sb:
+        daemon = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(100)', '@TOKEN@'], start_new_session=True)\n"
+        for _ in range(3):
+            assert sb.run(Program("python", host.fill(LEAVE + daemon))).ok
+            assert sb.run(Program("python", host.fill(FIND))).stdout == "no shm\n[]\n"
+            host.assert_untouched()
