@@ -49,10 +49,13 @@ class Limits:
         1_000_000,
     )
     max_file_mb: int = _help(
-        "Largest single file the program may write, in MiB (RLIMIT_FSIZE); exceeding it is 'output_limit'.", 64
+        "Largest single file the program may write, in MiB (RLIMIT_FSIZE): a longer write fails, and a program "
+        "that does not ignore SIGXFSZ (C, C++, Bash) ends with status 'output_limit'.",
+        64
     )
     disk_mb: int = _help(
-        "Size in MiB of the private writable space (work dir, /tmp and /dev/shm share it) under bwrap and Docker.",
+        "Size in MiB of the private writable space: one tmpfs for the work dir, /tmp and /dev/shm under bwrap, "
+        "one each under Docker; the local backend has no quota.",
         128,
     )
     max_open_files: int = _help("Open file descriptors per process (RLIMIT_NOFILE).", 256)

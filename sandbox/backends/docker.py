@@ -65,7 +65,7 @@ def _probe(docker_host: str | None) -> tuple[bool, str]:
 
     tag = default_tag()
     state = "present" if image_exists(client, tag) else "built on first use (or: rlvr sandbox build-image)"
-    where = client.api.base_url
+    where = docker_host or os.environ.get("DOCKER_HOST") or "the local socket"
     return True, f"engine {version} at {where}; image {tag} {state}"
 
 
