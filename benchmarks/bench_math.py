@@ -1,6 +1,6 @@
 """Raw math-verify vs rlvr's MathVerifier on the same generated items, in one run.
 
-    python benchmarks/bench_math.py [--seed 0] [--group 8] [--workers 2] [--scale 1.0]
+    python benchmarks/bench_math.py [--seed 0] [--group 8] [--workers 2] [--scale 1.0] [--symbolic]
 
 For three answer kinds (boxed integers; fractions/expressions; sets/intervals/matrices) a seeded
 generator writes GRPO-like groups: ``--group`` completions per prompt, each a few sentences of
@@ -12,8 +12,9 @@ the label known. Both sides score every item:
 - rlvr: ``MathVerifier().score_many(items, workers=N)``.
 
 Both are warmed up once on items from another seed (pool and workers started, parsers built)
-before timing. Prints one JSON line per kind: throughput of each side, their ratio, and each
-side's accuracy (agreement with the generator's labels).
+before timing. Prints one JSON line per kind: throughput of each side, their ratio, each side's
+accuracy (agreement with the generator's labels), and the share of items rlvr sent to sympy
+(the rest its exact in-process rules decided).
 """
 
 from __future__ import annotations
@@ -141,6 +142,25 @@ def make_structure(rng: random.Random) -> tuple[str, list, list]:
     return gold, rights, wrongs
 
 
+def make_symbolic(rng: random.Random) -> tuple[str, list, list]:
+    """Only with --symbolic: answers no exact in-process rule covers (sympy's worst case)."""
+    a = rng.randint(2, 9)
+    kind = rng.randrange(3)
+    if kind == 0:
+        gold = f"\\log_{{{a}}} {a**3}"
+        rights = ["3", f"\\frac{{\\ln {a**3}}}{{\\ln {a}}}"]
+        wrongs = ["2", "4", f"\\log_{{{a}}} {a**2}"]
+    elif kind == 1:
+        gold = f"\\sin^2 x + \\cos^2 x + {a}"
+        rights = [str(a + 1), f"{a} + 1"]
+        wrongs = [str(a), f"{a + 2}", f"\\sin x + {a}"]
+    else:
+        gold = f"e^{{{a}x}}"
+        rights = [f"(e^x)^{{{a}}}", f"e^{{{a}x}}"]
+        wrongs = [f"e^{{{a + 1}x}}", f"{a}e^x"]
+    return gold, rights, wrongs
+
+
 KINDS = {
     "boxed_integers": (make_integer, 256),
     "fractions_expressions": (make_expression, 48),
@@ -155,9 +175,12 @@ def run_raw(items: list[Item]) -> list[bool]:
     return [bool(verify(parse(f"${gold}$"), parse(completion))) for gold, completion, _ in items]
 
 
-def run_rlvr(verifier, items: list[Item], workers: int) -> list[bool]:
+def run_rlvr(verifier, items: list[Item], workers: int) -> tuple[list[bool], float]:
+    """Verdicts, and the share of items that needed sympy (the rest were decided in-process)."""
     rows = [{"completion": c, "answer": g} for g, c, _ in items]
-    return [s.correct is True for s in verifier.score_many(rows, workers=workers)]
+    scores = verifier.score_many(rows, workers=workers)
+    slow = sum("math-verify" in s.detail or s.status in ("parse_error", "timeout") for s in scores)
+    return [s.correct is True for s in scores], slow / max(1, len(scores))
 
 
 def _accuracy(verdicts: list[bool], items: list[Item]) -> float:
@@ -170,7 +193,9 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8, help="completions per prompt (a GRPO group)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the number of prompts per kind")
+    ap.add_argument("--symbolic", action="store_true", help="also run a fourth kind that always needs sympy")
     args = ap.parse_args()
+    kinds = dict(KINDS, symbolic=(make_symbolic, 24)) if args.symbolic else KINDS
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout disabled" notes
 
     from rlvr.verifiers import MathVerifier
@@ -178,16 +203,19 @@ def main() -> None:
     verifier = MathVerifier()
     warm_rng = random.Random(10_000 + args.seed)
     warm = [it for make, _ in KINDS.values() for it in _groups(warm_rng, 2, args.group, make)]
+    # Items that need sympy, so the warm-up also starts the worker pool (forkserver and every
+    # worker): pool start-up is a once-per-process cost, like the raw side's parser build-up.
+    warm += [("1", f"so \\boxed{{\\sin^2 {v} + \\cos^2 {v}}}", True) for v in "abcdefgh"[: 2 * args.workers]]
     run_raw(warm)
     run_rlvr(verifier, warm, args.workers)
 
-    for i, (kind, (make, prompts)) in enumerate(KINDS.items()):
+    for i, (kind, (make, prompts)) in enumerate(kinds.items()):
         items = _groups(random.Random(args.seed * 100 + i), max(1, int(prompts * args.scale)), args.group, make)
         t0 = time.perf_counter()
         raw = run_raw(items)
         t_raw = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ours = run_rlvr(verifier, items, args.workers)
+        ours, sympy_share = run_rlvr(verifier, items, args.workers)
         t_ours = time.perf_counter() - t0
         raw_ips, ours_ips = len(items) / t_raw, len(items) / t_ours
         print(json.dumps({
@@ -198,6 +226,7 @@ def main() -> None:
             "ratio": round(ours_ips / raw_ips, 2),
             "raw_accuracy": round(_accuracy(raw, items), 4),
             "rlvr_accuracy": round(_accuracy(ours, items), 4),
+            "rlvr_sympy_share": round(sympy_share, 3),
             "workers": args.workers,
             "group": args.group,
             "warm": True,

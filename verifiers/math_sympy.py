@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
-from sympy import Basic, Expr, MatrixBase, Mul, Rational, Symbol, UnevaluatedExpr
+from sympy import Basic, Expr, FiniteSet, Interval, MatrixBase, Mul, Rational, Symbol, Tuple, UnevaluatedExpr
 
 _CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
 CACHE_MAX_CHARS = 2000  # longer strings are parsed without caching (the cache must stay small)
@@ -61,13 +61,33 @@ def parse_answer(text: str) -> tuple:
     return _parse_cached(text) if len(text) <= CACHE_MAX_CHARS else _parse(text)
 
 
-def _differs(gold: Basic, pred: Basic) -> bool:
-    """Are two plain expressions numerically far apart at one point? (False when unsure.)
+def _differs(gold: Any, pred: Any) -> bool:
+    """Can math-verify never judge these two equal? (False when unsure.)
 
-    Only for the shapes where math-verify has no special rule (not relations, sets, matrices,
-    percentages, bare symbols or words): there, values more than 1e-5 apart (math-verify rounds
-    at 1e-6) can never be judged equal, and evalf at 30 digits is far cheaper than simplify.
+    Plain expressions: their values at one point are more than 1e-5 apart (math-verify rounds at
+    1e-6), found with evalf at 30 digits, far cheaper than the ``simplify`` math-verify would run.
+    Tuples, intervals, finite sets and matrices of the same type: math-verify matches them entry
+    by entry, so a shape mismatch or one entry that differs decides it. Anything with a special
+    rule in math-verify (relations, percentages, bare symbols or words, mixed types) is "unsure".
     """
+    if isinstance(gold, Tuple) and isinstance(pred, Tuple):
+        return len(gold) != len(pred) or any(_differs(a, b) for a, b in zip(gold, pred))
+    if isinstance(gold, MatrixBase) and isinstance(pred, MatrixBase):
+        if gold.shape != pred.shape:
+            return True
+        return any(_differs(a, b) for a, b in zip(gold, pred))
+    if isinstance(gold, Interval) and isinstance(pred, Interval):
+        if (gold.left_open, gold.right_open) != (pred.left_open, pred.right_open):
+            return True
+        return _differs(gold.start, pred.start) or _differs(gold.end, pred.end)
+    if isinstance(gold, FiniteSet) and isinstance(pred, FiniteSet):
+        g, p = list(gold.args), list(pred.args)
+        lonely = lambda xs, ys: any(all(_differs(x, y) for y in ys) for x in xs)
+        return lonely(p, g) or lonely(g, p)
+    return _expr_differs(gold, pred)
+
+
+def _expr_differs(gold: Any, pred: Any) -> bool:
     for e in (gold, pred):
         if not isinstance(e, Expr) or isinstance(e, Symbol) or e.has(UnevaluatedExpr):
             return False

@@ -22,6 +22,7 @@ to sympy. Sizes are capped: exponents up to ``MAX_EXP``, values up to ``surd.MAX
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -257,4 +258,20 @@ def rationals_equal(gold: Expression, pred: Expression, points: int = 2, seed: i
     return None
 
 
-__all__ = ["Expression", "parse_rational", "rationals_equal", "variables"]
+def approximate(expr: Expression) -> float | None:
+    """A float value of a constant expression (only ``\\pi`` may appear), or None."""
+    if variables(expr.tree) - {PI}:
+        return None
+    try:
+        value = _evaluate(expr.tree, {PI: Fraction(math.pi)})
+    except (_Defer, Unsupported, ZeroDivisionError, OverflowError):
+        return None
+    try:
+        if isinstance(value, Fraction):
+            return float(value)
+        return float(sum(float(c) * math.sqrt(b) for b, c in value.terms.items()))
+    except OverflowError:
+        return None
+
+
+__all__ = ["Expression", "parse_rational", "rationals_equal", "variables", "approximate"]

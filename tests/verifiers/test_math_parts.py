@@ -76,7 +76,9 @@ def test_compact_keeps_meaningful_spaces():
     "gold,pred,equal",
     [("\\{1,2,3\\}", "\\{3,1,2\\}", True), ("\\{1,2\\}", "\\{1,1,2\\}", True), ("\\{1,2\\}", "\\{1,3\\}", False),
      ("[1,2)", "[1,2)", True), ("[1,2)", "[1,2]", False), ("(1,2)", "(2,1)", False), ("(1,2,3)", "[1,2,3]", True),
-     ("(-\\infty,3]", "(-\\infty,3]", True), ("(-\\infty,3]", "(\\infty,3]", False),
+     ("(-\\infty,3]", "(-\\infty,3]", True), ("(-\\infty,3]", "(-\\infty,3)", False), ("(2,1)", "[2,1]", True),
+     ("[3,1)", "(5,2]", True), ("[3,1)", "[1,3)", False), ("\\{x, y\\}", "\\{y, x\\}", True),
+     ("(3\\sqrt{2}, 4, 5)", "(\\sqrt{18}, 4, 5)", True), ("(3\\sqrt{2}, 4, 5)", "(4, 3\\sqrt{2}, 5)", False),
      ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", True),
      ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&2\\end{pmatrix}", False)],
 )
@@ -86,7 +88,8 @@ def test_structures(gold, pred, equal):
 
 def test_structures_of_different_kinds_are_left_to_sympy():
     assert structures_equal(parse_structure("\\{1,2\\}"), parse_structure("(1,2)")) is None
-    assert parse_structure("\\{\\sqrt{2}\\}") is None
+    assert structures_equal(parse_structure("(1,\\sqrt{2})"), parse_structure("(1,1.5)")) is None  # a decimal: rounding rules
+    assert parse_structure("\\{\\sin x\\}") is None
     assert parse_structure("\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}") is None
 
 
