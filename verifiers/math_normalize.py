@@ -31,8 +31,8 @@ _COMMA_SPACE_DIGIT = re.compile(r"(?<=\d),\s+(?=\d)")
 _THOUSANDS_SPACED = re.compile(r"(?<![\d.])\d{1,3}(?: \d{3})+(?![\d])")
 
 # Units stripped from the end of an answer (after a number, ')' or '}'). Multiplier words such as
-# "million" or "dozen" are deliberately absent: "5 million" is not 5. One-letter units need a space
-# before them ("5 m"), since "5m" may be a product with a variable m.
+# "million" or "dozen" are deliberately absent: "5 million" is not 5. One-letter units need a number
+# and a space before them ("5 m"): "5m" may be a product with a variable m, "f \circ g" is no unit.
 UNIT_WORDS = (
     "dollars?", "cents?", "usd", "euros?", "pounds?", "yuan", "rupees?", "rs\\.?",
     "mm", "cm", "km", "meters?", "metres?", "centimeters?", "centimetres?", "millimeters?",
@@ -47,7 +47,7 @@ ONE_LETTER_UNITS = "mgslh"
 _UNIT_RE = re.compile(
     r"(?:(?<=[\d)}])|\s)\s*(?:(?:sq\.?|square|cubic|cu\.?)\s+)?(?:" + "|".join(UNIT_WORDS) + r")"
     r"(?:\^\{?[23]\}?|²|³)?\s*$"
-    r"|\s(?:[" + ONE_LETTER_UNITS + r"])(?:\^\{?[23]\}?|²|³)?\s*$",
+    r"|(?<=[\d)}])\s+(?:[" + ONE_LETTER_UNITS + r"])(?:\^\{?[23]\}?|²|³)?\s*$",
     re.IGNORECASE,
 )
 _MULTIPLIERS = frozenset({"hundred", "thousand", "million", "billion", "trillion", "dozen", "percent"})
@@ -55,7 +55,7 @@ _KEEP_WORDS = _MULTIPLIERS | {"percentage", "pct", "infinity"}
 _LAST_WORD = re.compile(r"\s+([A-Za-z]{3,})\.?$")
 _NUMBER_END = re.compile(r"(?:\d|hundred|thousand|million|billion|trillion)$", re.IGNORECASE)
 _TEXT_TAIL = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{([^{}]{0,60})\}(?:\^\{?[23]\}?)?\s*$")
-_DEGREE_TAIL = re.compile(r"(?:\^\s*\{?\s*\\circ\s*\}?|\^\s*\\degree|\\degree|°|\\circ)\s*$")
+_DEGREE_TAIL = re.compile(r"(?<=[\d}])\s*(?:\^\s*\{?\s*\\circ\s*\}?|\^\s*\\degree|\\degree|°|\\circ)\s*$")  # not f \circ g
 _TAIL = 200  # only the last _TAIL characters are examined for units: answers end with them
 
 

@@ -54,7 +54,8 @@ def test_number_equality_rules(gold, pred, equal):
      ("(1,2)", "(1,2)"), ("{{42}", "42"), ("42}", "42"), ("\\{1,2\\}", "\\{1,2\\}"), ("5\\text{ cm}", "5"),
      ("30^{\\circ}", "30"), ("\\$5", "5"), ("12 sq units", "12"), ("6!", "6!"), ("x^{2}", "x^2"), ("x^{2}3", "x^{2}3"),
      ("\\dfrac12", "\\frac{1}{2}"), ("2\\mathrm{i}", "2i"), ("3 million", "3\\times10^{6}"), ("5m", "5m"), ("5 m", "5"),
-     ("12 boys", "12"), ("5 million people", "5\\times10^{6}"), ("50 percent", "50 percent"), ("x + y", "x + y")],
+     ("12 boys", "12"), ("5 million people", "5\\times10^{6}"), ("50 percent", "50 percent"), ("x + y", "x + y"),
+     ("f \\circ g", "f \\circ g"), ("2\\pi cm", "2\\pi")],
 )
 def test_normalize(raw, clean):
     assert normalize(raw) == clean
