@@ -19,7 +19,7 @@ import threading
 import weakref
 from typing import Any, Mapping
 
-from rlvr.verifiers import Score, Verifier, get_verifier
+from rlvr.verifiers import FormatVerifier, Score, StringVerifier, Verifier, get_verifier
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,11 @@ _BATCHERS_LOCK = threading.Lock()
 
 
 def _wants_batching(verifier: Verifier) -> bool:
-    # In-process verifiers (string, format, countdown) are microseconds: a thread hop costs more.
-    return bool(getattr(verifier, "isolated", False) or getattr(verifier, "batched", False))
+    # Verifiers known to answer in microseconds in-process (string, format, countdown, base
+    # digits: ``inline = True``) are called directly: a thread hop would cost more. Every other
+    # verifier may block (worker pools, sandboxed test runs), so it goes through a batcher thread
+    # and never runs on an event loop.
+    return not (isinstance(verifier, (StringVerifier, FormatVerifier)) or getattr(verifier, "inline", False))
 
 
 def submit(verifier: Verifier, row: Mapping[str, Any]) -> cf.Future:
@@ -128,7 +131,6 @@ class TaskVerifier(Verifier):
 
     name = "task"
     item_kwargs = ("verifier", "verifier_options")
-    batched = True
 
     def __init__(self, default: str = "math", **options: Any) -> None:
         self.default = default

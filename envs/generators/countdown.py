@@ -126,6 +126,7 @@ class CountdownVerifier(Verifier):
     """
 
     name = "countdown"
+    inline = True  # microseconds in-process: scored without a thread hop
 
     def __init__(self, extractors: tuple[str, ...] = ("answer_tag", "boxed", "final_answer", "whole")) -> None:
         self.extractors = check_order("extractors", extractors)
