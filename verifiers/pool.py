@@ -121,7 +121,12 @@ class ScoringPool:
         self.memory_mb = memory_mb
         self._payload = pickle.dumps(verifier)
         self._ctx = _context()
-        preload = list(getattr(verifier, "preload_modules", ()))
+        # The forkserver starts once per process and keeps its first preload list, so preload what
+        # every registered verifier wants, not just this one: a string pool started first must
+        # not leave later math workers paying sympy's import on their first item.
+        from rlvr.verifiers.registry import registered_classes
+
+        preload = sorted({m for cls in (type(verifier), *registered_classes()) for m in getattr(cls, "preload_modules", ())})
         if preload and hasattr(self._ctx, "set_forkserver_preload"):
             self._ctx.set_forkserver_preload(preload)
         self._workers: list[_Worker] = []

@@ -21,6 +21,11 @@ def verifier_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def registered_classes() -> list[type]:
+    """Every registered verifier class (for pool preloading)."""
+    return list(_REGISTRY.values())
+
+
 def verifier_class(name: str) -> type:
     """The class registered as ``name``; a clear error with "did you mean" otherwise."""
     try:
