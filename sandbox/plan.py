@@ -77,14 +77,20 @@ def build_request(
     return Request(encode_frame(meta, blobs), deadline, compiles)
 
 
-def outcome(meta: dict, blobs: list[bytes], lang: Language, limits: Limits, backend: str) -> tuple[ExecResult, bytes | None]:
-    """The ExecResult of an answered request, and the compiled artifact if one came back."""
+def outcome(meta: dict, blobs: list[bytes], lang: Language, limits: Limits, backend: str,
+            oom_killed: bool = False) -> tuple[ExecResult, bytes | None]:
+    """The ExecResult of an answered request, and the compiled artifact if one came back.
+
+    ``oom_killed``: the host saw the worker's memory cgroup OOM-kill a process during the run.
+    """
     if meta.get("error"):
         return ExecResult.sandbox_error(backend, meta["error"]), None
     steps = meta.get("steps") or []
     if not steps:
         return ExecResult.sandbox_error(backend, "the worker answered without running anything"), None
     facts = steps[-1]
+    if oom_killed:
+        facts = dict(facts, oom_kills=max(1, facts.get("oom_kills", 0)))
     stdout, stderr = blobs[facts["stdout_blob"]], blobs[facts["stderr_blob"]]
     status, detail = classify(facts, stderr, lang, limits)
     stage = facts["name"]
@@ -129,6 +135,8 @@ def classify(facts: dict, stderr: bytes, lang: Language, limits: Limits) -> tupl
         return "ok", ""
     tail = stderr[-STDERR_TAIL:].decode("utf-8", "replace")
     near_cap = facts.get("max_rss_kb", 0) >= 0.9 * memory * 1024
+    if facts.get("oom_kills"):
+        return "memory_limit", "the run's processes together passed the worker's memory cap (OOM-killed)"
     if near_cap or any(m in tail for m in lang.oom_markers):
         return "memory_limit", f"memory limit of {memory} MiB reached"
     if sig == _signal.SIGKILL:

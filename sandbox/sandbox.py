@@ -116,8 +116,10 @@ class Sandbox:
             worker = self._pool.acquire()
         except SandboxError as e:
             return ExecResult.sandbox_error(self.backend, str(e))
+        oom_before = worker.oom_kills()
         try:
             meta, blobs = worker.call(req.frame, req.deadline_s)
+            oom = worker.oom_kills() > oom_before
         except WorkerError as e:
             self._pool.release(worker, broken=True)
             log.warning("sandbox worker failed: %s", e)
@@ -126,7 +128,7 @@ class Sandbox:
             self._pool.release(worker, broken=True)
             raise
         self._pool.release(worker)
-        result, new_artifact = outcome(meta, blobs, lang, lim, self.backend)
+        result, new_artifact = outcome(meta, blobs, lang, lim, self.backend, oom_killed=oom)
         if key is not None and req.compiles:
             if new_artifact is not None:
                 self.compile_cache.put(key, new_artifact)

@@ -16,9 +16,12 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from rlvr.sandbox.zygote.frames import decode_frame
+
+if TYPE_CHECKING:
+    from rlvr.sandbox.cgroups import MemoryCgroup
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,10 @@ class Worker(abc.ABC):
 
     runs = 0
 
+    def oom_kills(self) -> int:
+        """OOM kills so far among this worker's processes (0 where not observable from the host)."""
+        return 0
+
     @abc.abstractmethod
     def call(self, frame: bytes, timeout_s: float) -> tuple[dict, list[bytes]]:
         """Send one request frame; return the answer (meta, blobs). Raises WorkerError."""
@@ -90,10 +97,12 @@ class ProcessWorker(Worker):
         user: int | None = None,
         pass_fds: Sequence[int] = (),
         on_close: Callable[[], None] | None = None,
+        cgroup: "MemoryCgroup | None" = None,
         name: str = "worker",
     ) -> None:
         self.name = name
         self._on_close = on_close
+        self.cgroup = cgroup
         self._log = tempfile.TemporaryFile(prefix="rlvr-sbx-log-")
         kw = {}
         if user is not None:
@@ -106,6 +115,8 @@ class ProcessWorker(Worker):
         except OSError as e:
             self._cleanup()
             raise WorkerError(f"could not start {argv[0]}: {e}") from e
+        if cgroup is not None:
+            cgroup.adopt_tree(self._proc.pid)  # before the zygote (busy importing) forks any run
         self._in = self._proc.stdin.fileno()
         self._out = self._proc.stdout.fileno()
         try:
@@ -121,6 +132,9 @@ class ProcessWorker(Worker):
     @property
     def alive(self) -> bool:
         return self._proc.poll() is None
+
+    def oom_kills(self) -> int:
+        return self.cgroup.oom_kills() if self.cgroup is not None else 0
 
     def call(self, frame: bytes, timeout_s: float) -> tuple[dict, list[bytes]]:
         deadline = _Deadline(timeout_s)
@@ -192,6 +206,8 @@ class ProcessWorker(Worker):
             self._log.close()
         except OSError:
             pass
+        if self.cgroup is not None:
+            self.cgroup.destroy()
         if self._on_close is not None:
             cb, self._on_close = self._on_close, None
             cb()

@@ -26,6 +26,7 @@ class Isolation:
     signals: bool  # the program cannot signal processes outside its own run (host, other runs)
     private_tmp: bool  # /tmp and /dev/shm are the run's own
     disk_quota: bool  # writes are capped by a size-limited tmpfs
+    total_memory: bool  # all the run's processes together are capped (cgroup or container), not just each
     summary: str
 
 
@@ -62,11 +63,28 @@ class Backend(abc.ABC):
         return max_processes
 
     def check_limits(self, limits: Limits) -> None:
-        """Raise ConfigError if per-run ``limits`` exceed what this backend's workers were built for."""
+        """Raise ConfigError if per-run ``limits`` exceed what this sandbox's workers were built for.
+
+        Workers are capped as a whole (a memory cgroup or a container) when they start, from
+        the sandbox's limits; a run may ask for less, not more.
+        """
+        for name in CAPPED_PER_WORKER:
+            if getattr(limits, name) > getattr(self.limits, name):
+                raise ConfigError(f"limits.{name}", f"{getattr(limits, name)} exceeds the {getattr(self.limits, name)} this sandbox's workers were made with",
+                                  "create the Sandbox with the larger limit")
+
+    def worker_memory_bytes(self) -> int:
+        """The cap on a whole worker: its largest step, its tmpfs, and the worker's own processes."""
+        lim = self.limits
+        return (max(lim.memory_mb, lim.compile_memory_mb) + 3 * lim.disk_mb + WORKER_OVERHEAD_MB) << 20
 
     def close(self) -> None:
         """Release what the backend holds beyond its workers (idempotent)."""
 
+
+CAPPED_PER_WORKER = ("memory_mb", "compile_memory_mb", "disk_mb", "max_processes")
+# Memory of a worker's zygote, runner and supervisor (and bwrap) beyond what its program uses.
+WORKER_OVERHEAD_MB = 160
 
 _BACKENDS: dict[str, type[Backend]] = {}
 

@@ -20,6 +20,7 @@ import subprocess
 from functools import lru_cache
 
 from rlvr.sandbox.backends.base import Backend, Isolation, register_backend
+from rlvr.sandbox.cgroups import memory_cgroups_available, worker_cgroup
 from rlvr.sandbox.languages import PYTHON_PRELOAD
 from rlvr.sandbox.rootfs import ETC_FILES, ETC_HOST_BINDS, PATH, SANDBOX_GID, SANDBOX_UID, program_env, system_python, usr_layout
 from rlvr.sandbox.uids import lease_uid
@@ -128,7 +129,12 @@ class BwrapBackend(Backend):
 
     @property
     def isolation(self) -> Isolation:
-        return Isolation(True, True, True, True, True, "user/pid/net/ipc/uts/mount namespaces; per-run pid, mount and IPC namespaces; tmpfs quota")
+        cgroup = memory_cgroups_available()
+        return Isolation(
+            host_files_hidden=True, network=True, signals=True, private_tmp=True, disk_quota=True, total_memory=cgroup,
+            summary="user/pid/net/ipc/uts/mount namespaces; per-run pid, mount and IPC namespaces; tmpfs quota"
+            + ("; a memory cgroup per worker" if cgroup else "; memory capped per process only (no writable memory cgroup)"),
+        )
 
     def nproc(self, max_processes: int) -> int:
         return max_processes + WORKER_PROCESSES
@@ -141,7 +147,7 @@ class BwrapBackend(Backend):
         try:
             return ProcessWorker(
                 argv, program_env(), user=lease.uid if lease else None, pass_fds=tuple(fds.values()),
-                on_close=lease.release if lease else None, name="bwrap worker",
+                on_close=lease.release if lease else None, cgroup=worker_cgroup(self.worker_memory_bytes()), name="bwrap worker",
             )
         except BaseException:
             if lease:

@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"]
 LABEL = "rlvr.sandbox"
 READY_TIMEOUT_S = 60.0
-# Memory of the zygote, runner and supervisor on top of the program's own cap.
-OVERHEAD_MB = 128
 
 
 def _client(docker_host: str | None = None) -> Any:
@@ -211,24 +209,21 @@ class DockerBackend(Backend):
 
     @property
     def isolation(self) -> Isolation:
-        return Isolation(True, True, True, True, True, "container per worker: no network, read-only root, cgroup caps, seccomp, runs as a fresh uid")
-
-    def check_limits(self, limits: Limits) -> None:
-        for field in ("memory_mb", "disk_mb", "max_processes", "compile_memory_mb"):
-            if getattr(limits, field) > getattr(self.limits, field):
-                raise ConfigError(f"limits.{field}", f"exceeds the {getattr(self.limits, field)} this docker sandbox's containers were made with",
-                                  "create the Sandbox with the larger limit")
+        return Isolation(
+            host_files_hidden=True, network=True, signals=True, private_tmp=True, disk_quota=True, total_memory=True,
+            summary="container per worker: no network, read-only root, cgroup caps, seccomp, runs as a fresh uid",
+        )
 
     def start_worker(self) -> Worker:
         lim = self.limits
         uid = random.randrange(2_000_000, 2_100_000_000)
         cfg = {"strategy": "uid", "uid": uid, "gid": uid, "workdir": "/work", "wipe_dirs": ["/tmp", "/dev/shm", "/var/tmp", "/dev/mqueue"],
                "wipe_all": True, "sysv_cleanup": True,
-               "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD),
+               "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD), "oom_counter": "container",
                "prepare_ahead": "never"}  # the container's CPU quota is shared with the run: never compete with it
         import docker
 
-        memory = max(lim.memory_mb, lim.compile_memory_mb) + 3 * lim.disk_mb + OVERHEAD_MB
+        memory = self.worker_memory_bytes() >> 20
         tmpfs_opts = f"rw,exec,nosuid,nodev,size={lim.disk_mb}m"
         host_config = self.client.api.create_host_config(
             auto_remove=True, network_mode="none", read_only=True,

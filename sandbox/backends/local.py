@@ -20,6 +20,7 @@ import tempfile
 from functools import lru_cache
 
 from rlvr.sandbox.backends.base import Backend, Isolation, register_backend
+from rlvr.sandbox.cgroups import memory_cgroups_available, worker_cgroup
 from rlvr.sandbox.languages import PYTHON_PRELOAD
 from rlvr.sandbox.rootfs import program_env, system_python
 from rlvr.sandbox.uids import kill_uid_processes, lease_uid
@@ -85,6 +86,7 @@ class LocalBackend(Backend):
             signals=self.root,
             private_tmp=False,
             disk_quota=False,
+            total_memory=memory_cgroups_available(),
             summary="rlimits, own session, " + ("a leased uid and no network" if self.netns else "a leased uid" if self.root else "your own uid"),
         )
 
@@ -110,7 +112,8 @@ class LocalBackend(Backend):
             lease.release()
 
         try:
-            return ProcessWorker(launch_argv(self.python, cfg), program_env(), on_close=on_close, name="local worker")
+            return ProcessWorker(launch_argv(self.python, cfg), program_env(), on_close=on_close,
+                                 cgroup=worker_cgroup(self.worker_memory_bytes()), name="local worker")
         except BaseException:
             on_close()
             raise

@@ -113,6 +113,20 @@ def remove_sysv_ipc(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def oom_kills() -> int:
+    """OOM kills so far in this process's memory cgroup, as a container sees it (0 if unknown)."""
+    for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
 def proc_status(pid: str) -> dict:
     """The Uid, PPid, NSsid and State lines of /proc/PID/status, split into fields."""
     out = {}

@@ -133,6 +133,9 @@ def main(cfg: dict) -> None:
             os._exit(0)
     if cfg.get("netns"):
         linux.unshare(linux.CLONE_NEWNET)
+    # Python's own SIGINT handler would let a program interrupt its supervisor (pid 1 of its
+    # namespace accepts just the signals it has a handler for): none here; programs get it back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in INFRASTRUCTURE + tuple(cfg.get("preload", [])):
         try:
             __import__(name)

@@ -90,12 +90,15 @@ def _program(strategy, step: dict, workdir: str, env: dict, fds: tuple, source: 
         os.chdir(workdir)
         strategy.in_program()
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+        with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer's first choice, never the supervisor
+            f.write("1000")
         _set_limits(step["limits"])
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
     except BaseException as e:
         _report_and_exit(report, f"program setup failed: {type(e).__name__}: {e}")
     if step.get("python"):
         os.close(report)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in any fresh interpreter
         _run_python(source, step, workdir, env)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
@@ -200,6 +203,8 @@ def run_step(strategy, step: dict, workdir: str, env: dict, stdin: bytes, source
     report_r, report_w = os.pipe()  # close-on-exec: stays empty unless setup or exec fails
     in_fd = _stdin_fd(stdin)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    count_ooms = bool(strategy.cfg.get("oom_counter"))
+    ooms_before = linux.oom_kills() if count_ooms else 0
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -274,4 +279,6 @@ def run_step(strategy, step: dict, workdir: str, env: dict, stdin: bytes, source
     else:
         facts["exit_code"] = os.WEXITSTATUS(status)
     facts["truncated"] = len(bufs[out_r]) > cap or len(bufs[err_r]) > cap
+    if count_ooms:
+        facts["oom_kills"] = linux.oom_kills() - ooms_before
     return facts, bytes(bufs[out_r][:cap]), bytes(bufs[err_r][:cap])

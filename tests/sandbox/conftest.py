@@ -17,7 +17,7 @@ BACKENDS = [
 
 # Tight limits so hostile programs hit them quickly; generous enough for real programs.
 HOSTILE_LIMITS = Limits(time_limit_s=2.0, memory_mb=256, stack_mb=32, max_processes=32, max_output_bytes=64_000,
-                        max_file_mb=8, disk_mb=32, compile_time_limit_s=30)
+                        max_file_mb=8, disk_mb=32, compile_time_limit_s=30, compile_memory_mb=512)
 
 # Set before any worker starts: no sandboxed program may ever see it.
 ENV_SECRET = "rlvr-env-secret-" + os.urandom(8).hex()

@@ -30,6 +30,7 @@ class Case:
     backends: tuple = ("local", "bwrap", "docker")
     files: dict = field(default_factory=dict)
     stdin: str = ""
+    limits: dict = field(default_factory=dict)  # per-run overrides of the hostile limits
 
 
 def _denied_lines(result, ctx) -> None:
@@ -123,6 +124,9 @@ CASES = [
          frozenset({"ok"}), check=_quick),
     Case("kill_parent", "import os, signal\nfor pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n        print('sent', pid)\n    except OSError as e:\n        print('DENIED', pid, e)\n",
          frozenset({"ok"}), needs="signals"),
+    Case("interrupt_the_supervisor", "import os, signal\nfor sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGSTOP):\n"
+         "    for pid in (1, os.getppid()):\n        try:\n            os.kill(pid, sig)\n        except OSError:\n            pass\nprint('still here')\n",
+         frozenset({"ok"}), needs="signals"),
     Case("kill_everything", "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError as e:\n    print('DENIED', e)\nprint('still here')\n",
          frozenset({"ok", "killed"}), needs="signals"),
     Case("write_outside_the_work_dir",
@@ -168,3 +172,10 @@ CASES = [
     Case("invalid_utf8_output", "import sys\nsys.stdout.buffer.write(b'\\xff\\xfe\\x80 tail\\n')\n", frozenset({"ok"}), check=_replaced_utf8),
     Case("nul_bytes_in_source", "print(1)\0\n", frozenset({"runtime_error"})),
 ]
+CASES.append(
+    # rlimits cap each process; only the worker's memory cgroup (or container) caps them together.
+    Case("memory_across_many_processes",
+         COMM + "import time\nfor _ in range(8):\n    if os.fork() == 0:\n        b = bytearray(200 << 20)\n        time.sleep(0.5)\n        os._exit(0)\n"
+         "statuses = [os.wait()[1] for _ in range(8)]\nraise SystemExit(any(statuses))\n",
+         frozenset({"memory_limit"}), needs="total_memory", limits={"time_limit_s": 15}),
+)

@@ -75,5 +75,6 @@ def test_500_mixed_runs_with_8_in_flight_leave_nothing_behind(backend):
     assert _alive_with(token) == []
     assert set(Path("/tmp").glob(f"rlvr-sbx-{os.getpid()}-*")) == before_dirs, "temp dirs leaked"
     assert not list(Path("/tmp").glob("left-*"))
+    assert not list(Path("/sys/fs/cgroup").rglob(f"rlvr-sbx-{os.getpid()}-*")), "memory cgroups leaked"
     if backend == "docker":
         assert _containers_of_this_process() == [], "containers leaked"

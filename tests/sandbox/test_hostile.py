@@ -106,7 +106,7 @@ def test_hostile_program_is_contained(backend, sandbox, case, host):
     reason = _skip_reason(case, backend, sandbox)
     if reason:
         pytest.skip(reason)
-    result = sandbox.run(host.program(case))
+    result = sandbox.run(host.program(case), limits=sandbox.limits.replace(**case.limits) if case.limits else None)
     assert result.status in case.expect, f"{result!r}\nstderr: {result.stderr[-1500:]}"
     assert result.backend == backend
     if case.check:
