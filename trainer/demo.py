@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlvr.trainer.demo_task import DEMO_ENV_ID
 from rlvr.trainer.run.config import TrainConfig, config_from_dict
 
-DEMO_ENV = "rlvr/Arithmetic-v0"
+DEMO_ENV = DEMO_ENV_ID
 
 # Compact chat format for a byte-level model: every prompt byte costs compute on a CPU, so the
 # demo drops ChatML's role headers. It is still a real chat template (rendered by transformers)
@@ -46,20 +47,19 @@ def demo_settings(output_dir: str = "runs/demo", seed: int = 0, device: str = "a
             "name_or_path": "tiny",
             "chat_template": DEMO_CHAT_TEMPLATE,
             "tiny": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
-                     "num_key_value_heads": 2, "max_position_embeddings": 160},
+                     "num_key_value_heads": 2, "max_position_embeddings": 64},
         },
         "environments": [{
             "id": DEMO_ENV,
-            # two-digit + and -; no system prompt, so the bare number is the whole answer
-            "kwargs": {"config": {"difficulty": 3, "digits": 2, "operators": ["+", "-"], "max_terms": 2},
-                       "system_prompt": ""},
+            # two-digit + and - ("57 + 38 ="); the bare number is the whole answer
+            "kwargs": {"config": {"difficulty": 3, "digits": 2, "operators": ["+", "-"], "max_terms": 2}},
         }],
         "algorithm": {"preset": "dr_grpo"},
         "generation": {"num_generations": 8, "prompts_per_step": 8, "max_new_tokens": 6, "max_completion_length": 6,
                        "max_turns": 1, "temperature": 1.0},
         "optim": {"max_steps": 200, "learning_rate": 1e-4, "lr_scheduler": "constant", "warmup_steps": 0},
         "sft": {"steps": 600, "batch_size": 32, "learning_rate": 1e-3, "warmup_steps": 20, "target": "answer"},
-        "eval": {"num_tasks": 200, "samples_per_task": 4, "temperature": 1.0, "every_steps": 50},
+        "eval": {"num_tasks": 200, "samples_per_task": 4, "temperature": 1.0, "every_steps": 50, "greedy": True},
         "logging": {"logging_steps": 5, "sample_rollouts": 2},
         "checkpoint": {"save_steps": 100, "save_total_limit": 1},
     }
@@ -70,4 +70,27 @@ def demo_config(output_dir: str = "runs/demo", seed: int = 0, device: str = "aut
     return config_from_dict(demo_settings(output_dir, seed, device), overrides)
 
 
-__all__ = ["demo_config", "demo_settings", "DEMO_ENV", "DEMO_CHAT_TEMPLATE"]
+def run_demo(output_dir: str = "runs/demo", seed: int = 0, device: str = "auto", *, say: Any = None,
+             console: Any = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the demo into ``output_dir`` (an earlier run there is replaced); returns the run summary."""
+    import shutil
+    from pathlib import Path
+
+    from rlvr.errors import ConfigError
+    from rlvr.trainer.run.rundir import RunDir
+    from rlvr.trainer.run.train import run_training
+
+    cfg = demo_config(output_dir, seed, device, **(overrides or {}))
+    path = Path(output_dir)
+    if (path / "config.yaml").exists():
+        # An earlier run (`make demo` twice): start clean, but only if the folder holds nothing else.
+        if not RunDir(path).only_run_files():
+            raise ConfigError("--output-dir", f"{path} holds files that are not from an rlvr run", "choose another --output-dir")
+        shutil.rmtree(path)
+    if say is not None:
+        say(f"a tiny transformer built in code learns {DEMO_ENV}: SFT warm-up on reference answers, "
+            "then RL against the environment's verifier")
+    return run_training(cfg, say=say, console=console, title=f"rlvr demo: {cfg.algorithm.preset} on {DEMO_ENV}")
+
+
+__all__ = ["demo_config", "demo_settings", "run_demo", "DEMO_ENV", "DEMO_CHAT_TEMPLATE"]

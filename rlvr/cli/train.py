@@ -73,7 +73,7 @@ def _print_summary(console: Any, summary: dict[str, Any], output_dir: str) -> No
     table.add_column("before RL", justify="right")
     table.add_column("after RL", justify="right")
     table.add_column("change", justify="right")
-    keys = [k for k in (before or after) if k.startswith("pass@")] + ["reward", "response_tokens"]
+    keys = [k for k in (before or after) if "pass@" in k] + ["reward", "response_tokens"]
     for key in keys:
         b, a = before.get(key), after.get(key)
         fmt = (lambda x: f"{x:.3f}") if key != "response_tokens" else (lambda x: f"{x:.1f}")
@@ -145,36 +145,19 @@ def train(
 
 
 def demo(
-    output_dir: str = typer.Option("runs/demo", "--output-dir", "-o", help="Run directory (replaced if it holds an earlier demo)."),
+    output_dir: str = typer.Option("runs/demo", "--output-dir", "-o", help="Run directory (replaced if it holds an earlier run)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the model, the data and the sampling."),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu, cuda or mps."),
 ) -> None:
     """SFT then RL a tiny model on arithmetic; print the held-out pass@1 before and after RL."""
     _offline_defaults()
-    import shutil
-
     from rich.console import Console
 
-    from rlvr.trainer.demo import DEMO_ENV, demo_config
+    from rlvr.trainer.demo import run_demo
 
-    from rlvr.trainer.run.rundir import RunDir
-
-    cfg = demo_config(output_dir, seed, device)
-    path = Path(output_dir)
-    if (path / "config.yaml").exists():
-        # An earlier demo: start clean, but only if the folder holds nothing but run files.
-        if not RunDir(path).only_run_files():
-            raise ConfigError("--output-dir", f"{path} holds files that are not from an rlvr run",
-                              "choose another --output-dir")
-        shutil.rmtree(path)
     console = Console(stderr=True)
-    console.print(f"[bold]rlvr demo[/bold]: a tiny transformer built in code learns {DEMO_ENV} "
-                  "(SFT warm-up, then RL with the environment's verifier)")
-    from rlvr.trainer.run.train import run_training
-
-    summary = run_training(cfg, say=lambda m: console.print(f"[bold]rlvr[/bold] {m}"), console=console,
-                           title=f"rlvr demo: dr_grpo on {DEMO_ENV}")
-    _print_summary(Console(), summary, cfg.output_dir)
+    summary = run_demo(output_dir, seed, device, say=lambda m: console.print(f"[bold]rlvr[/bold] {m}"), console=console)
+    _print_summary(Console(), summary, output_dir)
 
 
 __all__ = ["register", "train", "demo"]

@@ -51,6 +51,7 @@ def make_env(entry: EnvEntry) -> Any:
     import gymnasium
 
     import rlvr.envs  # noqa: F401
+    import rlvr.trainer.demo_task  # noqa: F401  (registers demo/Arithmetic-v0)
 
     try:
         return gymnasium.make(entry.id, **entry.kwargs)

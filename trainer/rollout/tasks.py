@@ -74,11 +74,12 @@ def normalized_weights(entries: Sequence[EnvEntry]) -> np.ndarray:
 def draw_keys(entries: Sequence[EnvEntry], n: int, seed: int, base: int) -> list[TaskKey]:
     """``n`` keys: environments drawn by weight, seeds distinct within the draw, all from ``seed``."""
     rng = np.random.default_rng([seed, base >> 20])
+    # Seeds are consecutive from a per-run offset: distinct keys, and no overlap between the
+    # training and held-out ranges (their bases differ by 2**40). Drawing the offset first keeps
+    # the list prefix-stable: the first k of n keys are the k keys.
+    offset = int(rng.integers(0, 1 << 30))
     probs = normalized_weights(entries)
     envs = rng.choice(len(entries), size=n, p=probs) if len(entries) > 1 else np.zeros(n, dtype=int)
-    # Seeds are base + a permutation-free, collision-free stride from the run seed: distinct keys
-    # and no overlap between the training and held-out ranges (base differs by 2**40).
-    offset = int(rng.integers(0, 1 << 30))
     return [TaskKey(int(e), entries[int(e)].id, base + offset + i) for i, e in enumerate(envs)]
 
 

@@ -139,6 +139,7 @@ class EvalConfig:
         default_factory=list,
         metadata={"help": "Held-out environments (e.g. a test split); empty = the training mixture with unseen seeds."},
     )
+    greedy: bool = field(default=False, metadata={"help": "Also report greedy pass@1 (greedy_pass@1) when sampling."})
     before: bool = field(default=True, metadata={"help": "Evaluate the starting policy (eval_before)."})
     after: bool = field(default=True, metadata={"help": "Evaluate the final policy (eval_after)."})
 
@@ -388,6 +389,7 @@ def check_environments(cfg: TrainConfig) -> None:
     import gymnasium
 
     import rlvr.envs  # noqa: F401  (registers built-ins and plugins)
+    import rlvr.trainer.demo_task  # noqa: F401  (registers demo/Arithmetic-v0)
 
     known = list(gymnasium.registry.keys())
     for i, env in enumerate(cfg.environments):

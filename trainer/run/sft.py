@@ -122,15 +122,16 @@ def sft_warmup(
             group["lr"] = lr
         out = model(input_ids=input_ids.to(device), attention_mask=attention.to(device), labels=labels.to(device))
         loss = out.loss
-        if not math.isfinite(float(loss)):
-            raise ConfigError("sft.learning_rate", f"the SFT loss became {float(loss)} at step {step}", "lower sft.learning_rate")
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise ConfigError("sft.learning_rate", f"the SFT loss became {value} at step {step}", "lower sft.learning_rate")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(value)
         if on_step is not None:
-            on_step(step + 1, float(loss))
+            on_step(step + 1, value)
     model.eval()
     return losses
 

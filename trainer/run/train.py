@@ -62,8 +62,11 @@ class _Fingerprints:
 
         if key.env not in self.envs:
             self.envs[key.env] = make_env(self.entries[key.env])
-        obs, _ = self.envs[key.env].reset(seed=key.seed)
-        return prompt_fingerprint(obs)
+        obs, info = self.envs[key.env].reset(seed=key.seed)
+        # The prompt alone does not identify a task (GuessNumber asks the same question for every
+        # secret): the reference is part of the identity.
+        task = info.get("task") if isinstance(info, dict) else None
+        return prompt_fingerprint({"obs": obs, "reference": task.get("reference") if isinstance(task, dict) else None})
 
     def close(self) -> None:
         for env in self.envs.values():
@@ -211,9 +214,14 @@ def run_training(
     # ------------------------------------------------------------------ held-out evaluation (before)
     def make_eval(runner: EnvRunner) -> Callable[[], dict[str, Any]]:
         def run_eval() -> dict[str, Any]:
-            return evaluate_heldout(runner, heldout, samples_per_task=cfg.eval.samples_per_task,
-                                    temperature=cfg.eval.temperature, max_new_tokens=g.max_new_tokens,
-                                    rank=rank, world=world)
+            result = evaluate_heldout(runner, heldout, samples_per_task=cfg.eval.samples_per_task,
+                                      temperature=cfg.eval.temperature, max_new_tokens=g.max_new_tokens,
+                                      rank=rank, world=world)
+            if cfg.eval.greedy and cfg.eval.temperature > 0:
+                greedy = evaluate_heldout(runner, heldout, samples_per_task=1, temperature=0.0,
+                                          max_new_tokens=g.max_new_tokens, rank=rank, world=world)
+                result["greedy_pass@1"] = greedy["pass@1"]
+            return result
         return run_eval
 
     def eval_runner(backend: Any) -> EnvRunner:
@@ -239,12 +247,13 @@ def run_training(
         say(f"held-out pass@1 before RL: {eval_before['pass@1']:.3f}")
 
     # ------------------------------------------------------------------ RL
-    samples_left = {"n": cfg.logging.sample_rollouts}
+    rounds: dict[int, int] = {}
 
     def sink(step: int, episodes: list[Any], all_keys: list[str]) -> None:
-        RunDir.append_jsonl(rundir.data_order, {"step": step, "keys": all_keys})
-        if cfg.logging.sample_rollouts and step % cfg.logging.logging_steps == 0:
-            for ep in episodes[: samples_left["n"]]:
+        rounds[step] = rounds.get(step, 0) + 1  # dynamic sampling (DAPO) may generate several rounds a step
+        RunDir.append_jsonl(rundir.data_order, {"step": step, "round": rounds[step], "keys": all_keys})
+        if cfg.logging.sample_rollouts and step % cfg.logging.logging_steps == 0 and rounds[step] == 1:
+            for ep in episodes[: cfg.logging.sample_rollouts]:
                 RunDir.append_jsonl(rundir.samples, {"step": step, **ep.record(),
                                                      "env_mask_runs": _runs(ep.env_mask)})
 
