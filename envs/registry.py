@@ -144,7 +144,10 @@ def discover_plugins(refresh: bool = False) -> None:
             problem = _plugin_problem(ep)
             if problem:
                 record.error = problem
-                _REG.broken[ep.name] = record
+                # A clash must not shadow the working environment of the same id in listings.
+                key = ep.name if ep.name not in _REG.records else f"{ep.name} [{package}]"
+                record.id = key
+                _REG.broken[key] = record
                 log.warning("skipping plugin environment %s: %s", ep.name, problem)
                 continue
             gym.register(
@@ -223,7 +226,7 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` after resolving ``env_id`` (a clear error with a suggestion if unknown)."""
     env_id = resolve_env_id(env_id)
     with _REG.lock:
-        broken = _REG.broken.get(env_id)
+        broken = None if env_id in _REG.records else _REG.broken.get(env_id)
     if broken is not None:
         raise PluginError(f"plugin {env_id!r} from {broken.package} is broken: {broken.error}")
     return gym.make(env_id, **kwargs)

@@ -107,7 +107,7 @@ def test_a_plugin_that_fails_to_import_is_reported_and_breaks_nothing_else(fake_
 def test_malformed_and_clashing_entry_points_are_listed_with_the_reason(fake_plugins):
     broken = broken_plugins()
     assert "is not an environment id" in broken["not an id"]
-    assert "already registered" in broken["rlvr/Math-v0"]
+    assert "already registered" in broken["rlvr/Math-v0 [fake-plugins 0.1]"]
     assert env_record("rlvr/Math-v0").origin == "builtin"  # a plugin cannot hijack a built-in id
     assert "not an id" in E.env_ids(include_broken=True) and "not an id" not in E.env_ids()
 
@@ -117,3 +117,22 @@ def test_refresh_forgets_uninstalled_plugins(fake_plugins, monkeypatch):
     monkeypatch.undo()
     discover_plugins(refresh=True)
     assert "fake/Good-v0" not in E.env_ids() and "fake/Good-v0" not in gymnasium.registry
+
+
+def test_envs_list_cli_shows_plugins_and_broken_ones_with_the_reason(fake_plugins):
+    import json
+
+    from typer.testing import CliRunner
+
+    from rlvr.cli.main import app
+
+    result = CliRunner().invoke(app, ["envs", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: r for r in json.loads(result.output)}
+    assert rows["fake/Good-v0"]["error"] == "" and rows["fake/Good-v0"]["origin"] == "plugin"
+    assert "failed to import" in rows["fake/Missing-v0"]["error"]
+    assert "not an environment id" in rows["not an id"]["error"]
+    assert rows["rlvr/Math-v0"]["error"] == "" and rows["rlvr/Math-v0"]["origin"] == "builtin"
+    assert "already registered" in rows["rlvr/Math-v0 [fake-plugins 0.1]"]["error"]
+    table = CliRunner().invoke(app, ["envs", "list"], terminal_width=250)
+    assert "broken" in table.output and "fake/Missing-v0" in table.output
