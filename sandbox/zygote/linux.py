@@ -50,6 +50,32 @@ def prctl(option: int, arg: int = 0) -> None:
     _check(libc().prctl(option, arg, 0, 0, 0), f"prctl({option})")
 
 
+# clone(2) syscall numbers; elsewhere runs fall back to fork + unshare + fork (one process more).
+CLONE_SYSCALL = {"x86_64": 56, "aarch64": 220, "riscv64": 220}.get(os.uname().machine)
+
+
+def clone_fork(flags: int) -> int:
+    """``os.fork()`` straight into new namespaces: the child is pid 1 of a new pid namespace.
+
+    What ``os.fork`` does (Python's before/after-fork hooks around the kernel call), with
+    CLONE_NEW* flags that ``fork()`` cannot pass; saves the extra process that ``unshare`` needs
+    (CLONE_NEWPID only applies to children). The caller must be single-threaded (the zygote is).
+    """
+    import ctypes
+
+    py = ctypes.pythonapi
+    py.PyOS_BeforeFork()
+    pid = libc().syscall(CLONE_SYSCALL, ctypes.c_long(flags | signal.SIGCHLD), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))
+    if pid == 0:
+        py.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    py.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone: {os.strerror(err)}")
+    return pid
+
+
 def unshare(flags: int) -> None:
     _check(libc().unshare(flags), "unshare")
 

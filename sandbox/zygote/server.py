@@ -6,8 +6,10 @@
      |          nothing), else once the current one has exited (on busy cores, preparing
      |          during a run measured slower: it competes with the run it is meant to hide).
      R runner   prepares the run's world before any request exists (``Strategy.prepare``).
-     S          supervisor: R itself, or (``pidns``) pid 1 of the run's new pid namespace.
-                Reads one request, writes its files, runs its steps, cleans, answers, exits.
+     S          supervisor: R itself. With ``pidns``, R is cloned straight into the run's new
+                namespaces as their pid 1 (or, where that syscall is unknown, R unshares them
+                and forks S). Reads one request, writes its files, runs its steps, cleans,
+                answers, exits.
 
 Exit codes of R (and S): 0 answered, 4 input ended (the host closed the worker), anything else:
 unknown state, so the zygote exits and the host replaces the whole worker.
@@ -95,25 +97,28 @@ def _run_steps(req: dict, blobs: list, workdir: str, strategy: Strategy) -> tupl
         return {"error": f"supervisor failed: {type(e).__name__}: {e}"}, []
 
 
-def _runner(strategy: Strategy, took_w: int) -> int:
-    """In R: prepare a world, then serve one request in it (through S where the strategy forks one)."""
+def _runner(strategy: Strategy, took_w: int, cloned: bool) -> int:
+    """Make a run's world, then serve one request in it. Returns the exit code.
+
+    ``cloned``: this process was cloned into the strategy's namespaces and is their pid 1, so
+    it is the supervisor itself. Otherwise (plain fork) it enters them with ``unshare`` and
+    forks the supervisor, since a new pid namespace only applies to children.
+    """
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     workdir, prep_error = None, None
     try:
+        if strategy.namespaces and not cloned:
+            linux.unshare(strategy.namespaces)
         workdir = strategy.prepare()
     except BaseException as e:
         prep_error = f"{type(e).__name__}: {e}"
-    if not strategy.fork_supervisor or prep_error is not None:
-        return _serve(strategy, workdir, prep_error, took_w)
+    if not strategy.namespaces or cloned or prep_error is not None:
+        return _supervisor(strategy, workdir, prep_error, took_w)
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            try:
-                strategy.in_supervisor()
-            except BaseException as e:
-                prep_error = f"{type(e).__name__}: {e}"
-            code = _serve(strategy, workdir, prep_error, took_w)
+            code = _supervisor(strategy, workdir, prep_error, took_w)
         except BaseException:
             import traceback
 
@@ -122,6 +127,15 @@ def _runner(strategy: Strategy, took_w: int) -> int:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def _supervisor(strategy: Strategy, workdir, prep_error, took_w: int) -> int:
+    if prep_error is None:
+        try:
+            strategy.in_supervisor()
+        except BaseException as e:
+            prep_error = f"{type(e).__name__}: {e}"
+    return _serve(strategy, workdir, prep_error, took_w)
 
 
 def main(cfg: dict) -> None:
@@ -156,8 +170,10 @@ def main(cfg: dict) -> None:
     signal.set_wakeup_fd(wake_w)
     ahead = cfg.get("prepare_ahead", "auto")  # "auto": when a CPU is idle; "always"; "never"
 
+    clone = bool(strategy.namespaces) and linux.CLONE_SYSCALL is not None
+
     def spawn() -> int:
-        pid = os.fork()
+        pid = linux.clone_fork(strategy.namespaces) if clone else os.fork()
         if pid == 0:
             code = 1
             try:
@@ -165,7 +181,7 @@ def main(cfg: dict) -> None:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 for fd in (took_r, wake_r, wake_w):
                     os.close(fd)
-                code = _runner(strategy, took_w)
+                code = _runner(strategy, took_w, cloned=clone)
             except BaseException:
                 import traceback
 

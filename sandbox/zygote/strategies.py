@@ -21,14 +21,14 @@ from . import linux
 class Strategy(abc.ABC):
     """The hooks the runner (R), supervisor (S) and program (P) call at fixed points."""
 
-    fork_supervisor = False  # pidns: S is a fresh pid 1; otherwise S is R itself
+    namespaces = 0  # CLONE_NEW* flags every run gets afresh (its supervisor is then pid 1 of its own)
 
     def __init__(self, cfg: dict) -> None:
         self.cfg = cfg
 
     @abc.abstractmethod
     def prepare(self) -> str:
-        """In R, before any request is read: make the run's world; returns its work directory."""
+        """Before any request is read, already inside ``namespaces``: make the run's world; returns its work directory."""
 
     def in_supervisor(self) -> None:
         """In S, before the request is read."""
@@ -53,10 +53,9 @@ class Strategy(abc.ABC):
 class PidNamespace(Strategy):
     """bwrap: per-run mount/pid/IPC namespaces and one size-capped tmpfs."""
 
-    fork_supervisor = True
+    namespaces = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC
 
     def prepare(self) -> str:
-        linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC)
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         stage = self.cfg["stage_dir"]
         linux.mount("tmpfs", stage, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={int(self.cfg['disk_mb'])}m,mode=0755")

@@ -168,18 +168,34 @@ def test_a_run_cannot_signal_or_read_a_concurrent_run(backend, host):
         assert a.status in ("ok", "killed") and host.token not in a.stdout
 
 
-def test_runners_prepared_during_a_run_are_as_isolated(backend, host, monkeypatch):
-    """Force the prepare-ahead path (taken on idle machines) and check a run still starts clean."""
+def _patch_zygote(monkeypatch, variant: str) -> None:
+    """Start workers on another of the zygote's code paths (each taken on some machines)."""
+    import json
+
     import rlvr.sandbox.zygote as Z
 
-    launch = Z.launch_argv
-    monkeypatch.setattr(Z, "launch_argv", lambda python, cfg: launch(python, dict(cfg, prepare_ahead="always")))
-    for mod in ("rlvr.sandbox.backends.local", "rlvr.sandbox.backends.bwrap", "rlvr.sandbox.backends.docker"):
-        monkeypatch.setattr(f"{mod}.launch_argv", Z.launch_argv)
+    if variant == "prepare_ahead":  # taken when a CPU is idle
+        launch = Z.launch_argv
+        monkeypatch.setattr(Z, "launch_argv", lambda python, cfg: launch(python, dict(cfg, prepare_ahead="always")))
+        for mod in ("rlvr.sandbox.backends.local", "rlvr.sandbox.backends.bwrap", "rlvr.sandbox.backends.docker"):
+            monkeypatch.setattr(f"{mod}.launch_argv", Z.launch_argv)
+    else:  # "unshare": no clone(2) number for this CPU, so fork + unshare + fork
+        sources = json.loads(Z._sources())
+        for pair in sources:
+            if pair[0] == "linux":
+                pair[1] = pair[1].replace("CLONE_SYSCALL = {", "CLONE_SYSCALL = None and {")
+        monkeypatch.setattr(Z, "_sources", lambda: json.dumps(sources))
+
+
+@pytest.mark.parametrize("variant", ["prepare_ahead", "unshare"])
+def test_other_zygote_paths_are_as_isolated(backend, host, monkeypatch, variant):
     require(backend)
+    _patch_zygote(monkeypatch, variant)
     with Sandbox(backend, HOSTILE_LIMITS, concurrency=1) as sb:
         daemon = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(100)', '@TOKEN@'], start_new_session=True)\n"
         for _ in range(3):
             assert sb.run(Program("python", host.fill(LEAVE + daemon))).ok
             assert sb.run(Program("python", host.fill(FIND))).stdout == "no shm\n[]\n"
             host.assert_untouched()
+        r = sb.run(Program("python", "import os\nprint(os.getpid(), os.getppid())"))
+        assert r.ok and (backend != "bwrap" or r.stdout == "2 1\n")  # bwrap: the supervisor is pid 1 of the run
