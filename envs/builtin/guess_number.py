@@ -164,6 +164,10 @@ class GuessNumberEnv(TextEnv):
     def reference_answer(self) -> str | None:
         return None if self.task is None else str(self._secret)
 
+    def format_response(self, answer: str) -> str:
+        """A guess in answer tags (bare guesses work too)."""
+        return f"<answer>{answer}</answer>"
+
     def reference_action(self) -> str:
         """Guess the secret."""
         return str(self._secret)

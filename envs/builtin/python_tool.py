@@ -184,13 +184,17 @@ class PythonToolEnv(TextEnv):
     def reference_answer(self) -> str | None:
         return None if self.task is None else str(self.task.reference)
 
+    def format_response(self, answer: str) -> str:
+        """A final answer in the requested tags."""
+        return f"<answer>{answer}</answer>"
+
     def reference_action(self) -> str:
         """Run the task's ``solution_code`` once (if it has one), then answer with the reference."""
         assert self.task is not None, "call reset() first"
         code = self.task.metadata.get("solution_code")
         if isinstance(code, str) and self._calls == 0 and self.max_tool_calls > 0 and not self._refused:
             return f"Let me compute it.\n```python\n{code}\n```"
-        return f"<answer>{self.task.reference}</answer>"
+        return self.format_response(str(self.task.reference))
 
 
 register_env("rlvr/PythonTool-v0", "rlvr.envs.builtin.python_tool:PythonToolEnv", description=PythonToolEnv.description)
