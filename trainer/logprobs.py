@@ -15,12 +15,19 @@ autograd keeps several. Here:
 
 ``fp32_head=True`` runs the head in float32 (hidden states up-cast, autocast off) even for a bf16
 model, the "FP32 LM head" of ScaleRL/MiniMax-M1.
+
+For batches in TRL's layout (left-padded prompts, right-padded completions), ``unpad_batch``
+re-lays the rows out without padding (vectorised, on the device) and ``bucketed_logprobs`` runs
+them through any ``LogprobForward``: ``backbone_forward(model)`` here, or TRL's fused-LM-head
+forward, which is what ``RLVRTrainer`` uses so that DDP/FSDP wrappers and TRL's FP32-head and
+temperature settings apply (``completion_logprobs`` is the first combination).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -153,6 +160,146 @@ def sequence_logprobs(
     return by_seq_lp, (by_seq_ent if entropy is not None else None)  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class UnpaddedBatch:
+    """TRL's padded prompt/completion batch, re-laid out without padding for a log-prob forward.
+
+    Row ``b`` of ``ids`` holds its real prompt tokens followed by its completion up to the last
+    masked-in token, then zeros: ``lengths[b] = prompt_lengths[b] + completion_lengths[b]``.
+    ``completion_width`` is the column count of the completion tensors it came from.
+    """
+
+    ids: torch.Tensor
+    lengths: torch.Tensor
+    prompt_lengths: torch.Tensor
+    completion_lengths: torch.Tensor
+    completion_width: int
+
+
+def unpad_batch(
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+) -> UnpaddedBatch:
+    """Strip TRL's padding: left-padded prompts ``[B, P]`` + right-padded completions ``[B, C]``.
+
+    Vectorised on the tensors' device (one host sync, for the widest row). A row whose completion
+    has masked-in tokens needs at least one prompt token (the first scored token needs a token
+    before it); ``InputError`` otherwise.
+    """
+    if prompt_ids.shape != prompt_mask.shape or completion_ids.shape != completion_mask.shape:
+        raise InputError("ids and masks must have the same shapes")
+    if prompt_ids.size(0) != completion_ids.size(0):
+        raise InputError(f"{prompt_ids.size(0)} prompt rows but {completion_ids.size(0)} completion rows")
+    batch, width = completion_ids.shape
+    device = completion_ids.device
+    prompt_ids, prompt_keep = prompt_ids.to(device), prompt_mask.to(device).bool()
+    columns = torch.arange(width, device=device)
+    comp_len = (torch.where(completion_mask.bool(), columns + 1, 0).amax(dim=1) if width
+                else torch.zeros(batch, dtype=torch.long, device=device))
+    prompt_len = prompt_keep.sum(dim=1)
+    if bool(((prompt_len == 0) & (comp_len > 0)).any()):
+        row = int(torch.nonzero((prompt_len == 0) & (comp_len > 0))[0, 0])
+        raise InputError(f"row {row}: empty prompt; the first completion token needs a token before it")
+    keep = torch.cat([prompt_keep, columns[None, :] < comp_len[:, None]], dim=1)
+    lengths = prompt_len + comp_len
+    widest = int(lengths.max()) if batch else 0
+    # Each kept token moves to its rank among the row's kept tokens; dropped ones to a spare column.
+    target = torch.where(keep, keep.long().cumsum(dim=1) - 1, widest)
+    full = torch.cat([prompt_ids, completion_ids], dim=1)
+    ids = full.new_zeros(batch, widest + 1).scatter_(1, target, full)[:, :widest]
+    return UnpaddedBatch(ids, lengths, prompt_len, comp_len, width)
+
+
+# forward(ids [b, w], labels [b, w]) -> (log-probs [b, w-1], entropies [b, w-1] or None): column j scores
+# token j+1 where labels[:, j+1] != -100 (0 elsewhere). TRL's fused-LM-head forward
+# (``model(input_ids=..., labels=..., fused_lm_head=True)``) has exactly this contract.
+LogprobForward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"]]
+
+
+def backbone_forward(
+    model: Any,
+    *,
+    temperature: float = 1.0,
+    compute_entropy: bool = False,
+    fp32_head: bool = False,
+    vocab_chunk: int = DEFAULT_VOCAB_CHUNK,
+) -> LogprobForward:
+    """A ``LogprobForward`` for a plain Hugging Face causal LM: its backbone, then ``chunked_logprobs``."""
+    backbone = getattr(model, model.base_model_prefix)
+    head = model.get_output_embeddings()
+
+    def forward(ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        device = head.weight.device
+        hidden = backbone(input_ids=ids.to(device), use_cache=False).last_hidden_state[:, :-1]
+        targets = labels[:, 1:].to(device)
+        scored = targets != -100
+        logprobs, entropy = chunked_logprobs(
+            hidden[scored], head.weight, targets[scored], bias=head.bias, temperature=temperature,
+            compute_entropy=compute_entropy, fp32_head=fp32_head, vocab_chunk=vocab_chunk,
+        )
+        zeros = torch.zeros(scored.shape, dtype=torch.float32, device=device)
+        return (zeros.masked_scatter(scored, logprobs),
+                zeros.masked_scatter(scored, entropy) if entropy is not None else None)
+
+    return forward
+
+
+def bucketed_logprobs(
+    forward: LogprobForward,
+    batch: UnpaddedBatch,
+    *,
+    max_batch_tokens: int = 16384,
+    compute_entropy: bool = False,
+    single_forward: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs ``[B, C]`` of ``batch``'s completions (0 where not scored), differentiable.
+
+    Rows are grouped by length (``length_buckets``) so each ``forward`` call is right-padded only
+    to its own longest row, within ``max_batch_tokens`` padded tokens; rows without completion
+    tokens are not run at all. Right padding needs no attention mask (causal attention never
+    looks ahead), so the backbone keeps its fastest attention kernel. ``single_forward`` puts all
+    rows in one call (data-parallel wrappers expect one forward per backward).
+    """
+    if max_batch_tokens < 1:
+        raise ConfigError("max_batch_tokens", f"must be >= 1, got {max_batch_tokens}")
+    rows_total, width = batch.ids.size(0), batch.completion_width
+    device = batch.ids.device
+    lengths, prompt_lengths = batch.lengths.tolist(), batch.prompt_lengths.tolist()
+    scored = [b for b in range(rows_total) if lengths[b] > prompt_lengths[b]]
+    if single_forward:
+        groups = [scored] if scored else []
+    else:
+        groups = [[scored[i] for i in g] for g in length_buckets([lengths[b] for b in scored], max_batch_tokens)]
+    columns = torch.arange(width, device=device)
+    parts: list[torch.Tensor] = []
+    ent_parts: list[torch.Tensor] = []
+    for rows in groups:
+        index = torch.tensor(rows, device=device)
+        span = max(lengths[b] for b in rows)
+        ids = batch.ids[index, :span]
+        start, count = batch.prompt_lengths[index], batch.completion_lengths[index]
+        positions = torch.arange(span, device=device)
+        in_completion = (positions[None, :] >= start[:, None]) & (positions[None, :] < (start + count)[:, None])
+        logprobs, entropy = forward(ids, ids.masked_fill(~in_completion, -100))
+        # completion column k of a row is the token at position start + k, scored at column start + k - 1
+        pick = (start[:, None] - 1 + columns[None, :]).clamp(max=span - 2)
+        valid = columns[None, :] < count[:, None]
+        parts.append(logprobs.gather(1, pick).masked_fill(~valid, 0.0))
+        if compute_entropy:
+            if entropy is None:
+                raise InputError("compute_entropy=True but the forward returned no entropies")
+            ent_parts.append(entropy.gather(1, pick).masked_fill(~valid, 0.0))
+    order = torch.tensor([b for rows in groups for b in rows], dtype=torch.long, device=device)
+
+    def assemble(chunks: list[torch.Tensor]) -> torch.Tensor:
+        out = torch.zeros(rows_total, width, dtype=torch.float32, device=device)
+        return out.index_copy(0, order, torch.cat(chunks).float()) if chunks else out
+
+    return assemble(parts), (assemble(ent_parts) if compute_entropy else None)
+
+
 def completion_logprobs(
     model: Any,
     prompt_ids: torch.Tensor,
@@ -173,38 +320,21 @@ def completion_logprobs(
     each row is scored as its real prompt tokens followed by its completion up to the last masked-in
     token, positions counted from 0 (as the rollout engine generated it). Positions after that are 0.
     """
-    if prompt_ids.shape != prompt_mask.shape or completion_ids.shape != completion_mask.shape:
-        raise InputError("ids and masks must have the same shapes")
-    batch, width = completion_ids.shape
-    prompt_keep = prompt_mask.bool().cpu()
-    comp_keep = completion_mask.bool().cpu()
-    columns = torch.arange(width)
-    comp_len = torch.where(comp_keep, columns + 1, 0).amax(dim=1) if width else torch.zeros(batch, dtype=torch.long)
-    prompts = [prompt_ids[b].cpu()[prompt_keep[b]].tolist() for b in range(batch)]
-    completions = [completion_ids[b, : comp_len[b]].cpu().tolist() for b in range(batch)]
-    scored = [b for b in range(batch) if completions[b]]
-    for b in scored:
-        if not prompts[b]:
-            raise InputError(f"row {b}: empty prompt; the first completion token needs a token before it")
-    values, entropies = sequence_logprobs(
-        model, [prompts[b] + completions[b] for b in scored], [len(prompts[b]) for b in scored],
-        temperature=temperature, compute_entropy=compute_entropy, fp32_head=fp32_head,
-        max_batch_tokens=max_batch_tokens, vocab_chunk=vocab_chunk,
-    ) if scored else ([], None)
-    device = completion_ids.device
-    valid = (columns[None, :] < comp_len[:, None]).to(device)
-    flat = torch.cat(values) if values else torch.zeros(0, device=device)
-    out = torch.zeros(batch, width, dtype=torch.float32, device=device).masked_scatter(valid, flat)
-    if not compute_entropy:
-        return out, None
-    flat_ent = torch.cat(entropies) if entropies else torch.zeros(0, device=device)
-    return out, torch.zeros(batch, width, dtype=torch.float32, device=device).masked_scatter(valid, flat_ent)
+    forward = backbone_forward(model, temperature=temperature, compute_entropy=compute_entropy,
+                               fp32_head=fp32_head, vocab_chunk=vocab_chunk)
+    return bucketed_logprobs(forward, unpad_batch(prompt_ids, prompt_mask, completion_ids, completion_mask),
+                             max_batch_tokens=max_batch_tokens, compute_entropy=compute_entropy)
 
 
 __all__ = [
     "DEFAULT_VOCAB_CHUNK",
+    "LogprobForward",
+    "UnpaddedBatch",
+    "backbone_forward",
+    "bucketed_logprobs",
     "chunked_logprobs",
+    "completion_logprobs",
     "length_buckets",
     "sequence_logprobs",
-    "completion_logprobs",
+    "unpad_batch",
 ]

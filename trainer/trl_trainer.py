@@ -16,10 +16,13 @@ docs/trl-1.16.md §3.8):
   attach the loss-unit counts of each optimiser step, so micro-batches are normalised globally.
 * ``_compute_loss``: ``policy_loss`` (+ the critic's ``value_loss``), already scaled for
   gradient accumulation and data parallelism as TRL expects (``loss_is_scaled_for_ga = True``).
+* ``_generate_single_turn`` / ``_get_per_token_logps_and_entropies`` (``FastPathsMixin``,
+  ``rlvr.trainer.trl_fast``): the rlvr ``RolloutEngine`` instead of ``model.generate``, and
+  padding-free log-prob forwards through TRL's fused LM head.
 
 What TRL 1.16 lacks and this adds: PPO (critic + GAE + KL in the reward), DPPO, MaxRL, RLOO /
 REINFORCE in the GRPO pipeline, dynamic sampling, zero-variance drop, prompt-mean aggregation,
-rollout-engine anchors, and a reference model for policies built in memory.
+rollout-engine anchors, a reference model for policies built in memory, and the fast paths.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from rlvr.trainer.algorithms import (
 )
 from rlvr.trainer.batching import concat_rows, select_rows, shuffle_groups
 from rlvr.trainer.trl_config import RLVRConfig
+from rlvr.trainer.trl_fast import FastPathsMixin
 from rlvr.trainer.value_head import ValueModel
 
 logger = logging.getLogger(__name__)
@@ -97,7 +101,7 @@ def _reference_from_copy(policy: PreTrainedModel) -> Iterator[None]:
         grpo_module.create_model_from_path = original
 
 
-class RLVRTrainer(GRPOTrainer):
+class RLVRTrainer(FastPathsMixin, GRPOTrainer):
     """GRPOTrainer whose advantages and loss come from an ``AlgorithmConfig`` (any rlvr preset).
 
     Arguments are GRPOTrainer's (``model``, ``reward_funcs``, ``args``, ``train_dataset``,
@@ -140,6 +144,7 @@ class RLVRTrainer(GRPOTrainer):
         with _reference_from_copy(model) if use_copy else contextlib.nullcontext():
             super().__init__(model, reward_funcs, args, *pos, **kwargs)
         self._check_setup()
+        self._engine = self._setup_engine()
         self._raw_rewards: torch.Tensor | None = None
         self._refill_generator = torch.Generator().manual_seed(args.seed + 1)
         self._refill_order: list[int] = []
@@ -191,7 +196,7 @@ class RLVRTrainer(GRPOTrainer):
     def _score_round(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         """One TRL generation round; adds this process's rows of the summed rewards as ``REWARDS``."""
         self._raw_rewards = None
-        batch = super()._generate_and_score_completions(inputs)
+        batch = self._trl_generate_and_score(inputs)
         if self._raw_rewards is None:
             raise RuntimeError("GRPOTrainer did not call _calculate_rewards; TRL version mismatch?")
         rewards = self._summed_rewards(self._raw_rewards)
