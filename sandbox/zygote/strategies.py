@@ -102,6 +102,7 @@ class DedicatedUid(Strategy):
         # been cleaned (a prepared runner must not touch it while another run is using it).
         os.makedirs(workdir, mode=0o700, exist_ok=True)
         os.chmod(workdir, 0o700)
+        self.before = {d: _entries(d) for d in self.cfg.get("wipe_dirs", [])}
 
     def files_written(self, workdir: str) -> None:
         uid, gid = self.cfg["uid"], self.cfg["gid"]
@@ -132,7 +133,7 @@ class DedicatedUid(Strategy):
 
     def leave(self, workdir: str) -> None:
         linux.rm_tree(workdir)  # a mount point (Docker's /work) stays, emptied
-        wipe_owned(self.cfg.get("wipe_dirs", []), self.cfg["uid"], everything=bool(self.cfg.get("wipe_all")))
+        wipe_owned(self.cfg.get("wipe_dirs", []), self.cfg["uid"], everything=bool(self.cfg.get("wipe_all")), known=getattr(self, "before", None))
         if self.cfg.get("sysv_cleanup"):  # no IPC namespace of its own: remove what the run created
             linux.remove_sysv_ipc(self.cfg["uid"])
 
@@ -166,14 +167,29 @@ class ProcessGroup(Strategy):
         linux.rm_tree(workdir)
 
 
-def wipe_owned(dirs, uid: int, everything: bool = False) -> None:
-    """Delete the entries of ``dirs`` owned by ``uid`` (or all of them)."""
+def _entries(d: str) -> set:
+    try:
+        return {(e.name, e.inode()) for e in os.scandir(d)}
+    except OSError:
+        return set()
+
+
+def wipe_owned(dirs, uid: int, everything: bool = False, known=None) -> None:
+    """Delete the entries of ``dirs`` owned by ``uid`` (or all of them).
+
+    ``known``: {dir: {(name, inode)}} seen before the run; those were there already (and are
+    not the run's: a sticky temp dir lets nobody replace another's entry), so only the new
+    ones are stat'ed — a busy host /tmp holds hundreds of entries.
+    """
     for d in dirs:
         try:
             entries = list(os.scandir(d))
         except OSError:
             continue
+        seen = known.get(d, set()) if known else set()
         for e in entries:
+            if (e.name, e.inode()) in seen:
+                continue
             try:
                 if everything or e.stat(follow_symlinks=False).st_uid == uid:
                     linux.rm_tree(e.path)
