@@ -51,15 +51,15 @@ def demo_settings(output_dir: str = "runs/demo", seed: int = 0, device: str = "a
         },
         "environments": [{
             "id": DEMO_ENV,
-            # two-digit + and - ("57 + 38 ="); the bare number is the whole answer
-            "kwargs": {"config": {"difficulty": 3, "digits": 2, "operators": ["+", "-"], "max_terms": 2}},
+            # two-digit addition ("57 + 38 ="); the bare number is the whole answer
+            "kwargs": {"config": {"difficulty": 3, "digits": 2, "operators": ["+"], "max_terms": 2}},
         }],
         "algorithm": {"preset": "dr_grpo"},
         "generation": {"num_generations": 8, "prompts_per_step": 8, "max_new_tokens": 6, "max_completion_length": 6,
                        "max_turns": 1, "temperature": 1.0},
-        "optim": {"max_steps": 200, "learning_rate": 1e-4, "lr_scheduler": "constant", "warmup_steps": 0},
-        "sft": {"steps": 600, "batch_size": 32, "learning_rate": 1e-3, "warmup_steps": 20, "target": "answer"},
-        "eval": {"num_tasks": 200, "samples_per_task": 4, "temperature": 1.0, "every_steps": 50, "greedy": True},
+        "optim": {"max_steps": 500, "learning_rate": 1e-4, "lr_scheduler": "constant", "warmup_steps": 0},
+        "sft": {"steps": 650, "batch_size": 32, "learning_rate": 1e-3, "warmup_steps": 20, "target": "answer"},
+        "eval": {"num_tasks": 200, "samples_per_task": 4, "temperature": 1.0, "every_steps": 100, "greedy": True},
         "logging": {"logging_steps": 5, "sample_rollouts": 2},
         "checkpoint": {"save_steps": 100, "save_total_limit": 1},
     }

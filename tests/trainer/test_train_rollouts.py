@@ -177,3 +177,29 @@ def test_training_keys_skip_tasks_that_are_in_the_held_out_set():
     keys = train_keys(entries, 300, seed=0, exclude=held, fingerprint=fingerprint)
     assert len(keys) == 300
     assert not {fingerprint(k) for k in keys} & held
+
+
+def test_continuous_refill_plays_the_same_greedy_episodes_as_batched_rounds(tok):
+    from rlvr.trainer.rollout.backends import make_backend
+    from rlvr.trainer.tiny import TinyModelConfig, tiny_model
+
+    model = tiny_model(tok, TinyModelConfig(hidden_size=32, intermediate_size=64, max_position_embeddings=1024, seed=3))
+    engine = make_backend("engine", model, tok, max_batch=4, max_seq_len=1024)
+
+    class RoundsOnly:  # the same engine without its session: the runner falls back to batched rounds
+        name = "rounds"
+
+        def generate(self, prompts, params):
+            return engine.generate(prompts, params)
+
+    keys = [TaskKey(0, GUESS.id, s) for s in (1, 2, 3, 4, 5)]
+    greedy = SamplingParams(max_new_tokens=6, temperature=0.0)
+    played = {}
+    for name, backend in (("interleaved", engine), ("rounds", RoundsOnly())):
+        runner = EnvRunner([GUESS], ChatFormatter(tok), backend, max_new_tokens=6, max_completion_length=200, max_turns=4)
+        played[name] = runner.run(keys, greedy)
+        runner.close()
+    for a, b in zip(played["interleaved"], played["rounds"]):
+        assert a.completion_ids == b.completion_ids and a.env_mask == b.env_mask
+        assert a.messages == b.messages and a.reward == b.reward
+    assert any(ep.turns > 1 for ep in played["interleaved"])

@@ -82,6 +82,27 @@ class EngineBackend:
             if was_training:
                 self.model.train()
 
+    @contextlib.contextmanager
+    def session(self, max_len: int) -> Iterator[RolloutEngine]:
+        """The engine itself, sized for sequences of ``max_len`` tokens, with the model in eval mode.
+
+        For callers that interleave ``submit`` and ``run`` (multi-turn continuous refill).
+        """
+        if max_len > self.max_seq_len:
+            limit = getattr(self.model.config, "max_position_embeddings", None)
+            if limit is None or self.max_seq_len < int(limit):
+                assert self._engine is not None
+                self._engine.release()
+                self._engine = self._build(max_len)
+        assert self._engine is not None
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            yield self._engine
+        finally:
+            if was_training:
+                self.model.train()
+
     def release(self) -> None:
         """Free the KV cache."""
         if self._engine is not None:

@@ -1,7 +1,10 @@
 """`EnvRunner`: play a batch of episodes against registered environments, turn by turn.
 
-Each round, every episode still running gets its next model turn from ONE batched generation
-call; then all their environment steps run concurrently on a private asyncio loop (the
+With the rollout engine and multi-turn environments, episodes advance independently: a finished
+turn goes to its environment at once and the episode's next turn is queued as soon as the step
+returns, while the engine keeps decoding the others (continuous refill). Otherwise (single-turn
+environments, ``model.generate``) every running episode gets its next turn from ONE batched
+generation call per round. Environment steps run concurrently on a private asyncio loop (the
 environments' ``astep`` twins await the sandbox and verifier pools; plain Gymnasium environments
 step in worker threads), at most ``env_workers`` at a time. Episodes end when the environment
 says so, at ``max_turns``, or when the token budget ``max_completion_length`` is spent.
@@ -13,6 +16,7 @@ reward 0 and status ``error`` (and a warning), since model output must never cra
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -157,56 +161,124 @@ class EnvRunner:
             ep = Episode(key=key, task_id=str(info.get("task_id", "")), messages=list(obs))
             ep.prompt_ids = self.formatter.prompt_ids(obs)
             episodes.append(ep)
-        stop_ids = self.formatter.stop_ids
+        params = replace(params, stop_token_ids=tuple(sorted(set(params.stop_token_ids) | set(self.formatter.stop_ids))))
+        session = getattr(self.backend, "session", None)
+        if session is not None and any(getattr(type(e.unwrapped), "multi_turn", True) for e in envs):
+            longest = max(len(ep.prompt_ids) for ep in episodes) + self.max_completion_length + 1
+            with session(longest) as engine:
+                self._play_interleaved(engine, episodes, envs, params)
+        else:
+            self._play_in_rounds(episodes, envs, params)
+        return episodes
+
+    def _play_in_rounds(self, episodes: list[Episode], envs: list[Any], params: SamplingParams) -> None:
+        """Each round: one batched generation for every running episode, then all their env steps."""
         active = list(range(len(episodes)))
         while active:
-            budgets = {i: self.max_completion_length - len(episodes[i].completion_ids) for i in active}
-            for i in [i for i in active if budgets[i] <= 0]:
-                self._cut(episodes[i], overlong=True)
-            active = [i for i in active if budgets[i] > 0]
+            active = [i for i in active if self._has_budget(episodes[i])]
             if not active:
                 break
-            turn_params = replace(params, max_new_tokens=min(self.max_new_tokens, max(budgets[i] for i in active)),
-                                  stop_token_ids=tuple(sorted(set(params.stop_token_ids) | set(stop_ids))))
-            completions = self.backend.generate(
-                [episodes[i].prompt_ids + episodes[i].completion_ids for i in active], turn_params)
-            actions: dict[int, tuple[str, bool]] = {}
-            for i, comp in zip(active, completions):
-                ep = episodes[i]
-                tokens, lps = comp.token_ids[: budgets[i]], comp.logprobs[: budgets[i]]
-                ep.add(tokens, 1, lps)
-                ep.turns += 1
-                ended = bool(tokens) and tokens[-1] in stop_ids
-                text = self.formatter.tokenizer.decode(tokens, skip_special_tokens=True)
-                actions[i] = (text, ended)
+            budget = max(self._budget(episodes[i]) for i in active)
+            completions = self.backend.generate([episodes[i].prompt_ids + episodes[i].completion_ids for i in active],
+                                                replace(params, max_new_tokens=min(self.max_new_tokens, budget)))
+            actions = {i: self._take_turn(episodes[i], comp) for i, comp in zip(active, completions)}
             t0 = time.perf_counter()
             results = self.loop.run(self._gather([self._step(envs[i], actions[i][0]) for i in active]))
             per_step = (time.perf_counter() - t0) / max(1, len(active))
             still = []
             for i, res in zip(active, results):
-                ep = episodes[i]
-                ep.env_seconds += per_step
-                if isinstance(res, Exception):
-                    logger.warning("environment %s raised on a model message (episode scored 0): %r", ep.env_id, res)
-                    ep.error = repr(res)
-                    ep.status, ep.success, ep.done = "error", False, True
-                    continue
-                obs, reward, terminated, truncated, info = res
-                ep.reward += float(reward)
-                for name, value in (info.get("reward_components") or {"reward": float(reward)}).items():
-                    ep.components[name] = ep.components.get(name, 0.0) + float(value)
-                if terminated or truncated:
-                    self._finish(ep, obs, info, truncated=bool(truncated and not terminated))
-                    continue
-                if ep.turns >= self.max_turns:
-                    ep.messages = list(obs)
-                    self._cut(ep, overlong=False)
-                    continue
-                if not self._append_env_turn(ep, obs, ended=actions[i][1]):
-                    continue
-                still.append(i)
+                episodes[i].env_seconds += per_step
+                if self._after_step(episodes[i], res, ended=actions[i][1]):
+                    still.append(i)
             active = still
-        return episodes
+
+    def _play_interleaved(self, engine: Any, episodes: list[Episode], envs: list[Any], params: SamplingParams) -> None:
+        """Continuous refill: an episode's next turn is queued the moment its env step returns.
+
+        The engine keeps decoding the other episodes meanwhile (``submit`` while iterating
+        ``run``), so a slow environment step (a sandboxed program) never stalls the batch.
+        """
+        owner: dict[int, int] = {}  # engine request id -> episode index
+        stepping: dict[Any, tuple[int, bool, float]] = {}  # env-step future -> (episode, ended, start)
+        sem = asyncio.Semaphore(self.env_workers)
+
+        async def guarded(coro: Any) -> Any:
+            async with sem:
+                try:
+                    return await coro
+                except Exception as e:  # an environment failing on model output must not stop the batch
+                    return e
+
+        def submit(i: int) -> None:
+            ep = episodes[i]
+            if len(ep.prompt_ids) + len(ep.completion_ids) >= engine.max_seq_len:
+                self._cut(ep, overlong=True)  # the model's context is full
+            elif self._has_budget(ep):
+                turn = replace(params, max_new_tokens=min(self.max_new_tokens, self._budget(ep)))
+                owner[engine.submit(ep.prompt_ids + ep.completion_ids, turn)] = i
+
+        def settle(block: bool) -> None:
+            ready = [f for f in stepping if f.done()]
+            if not ready and block:
+                done, _ = concurrent.futures.wait(list(stepping), return_when=concurrent.futures.FIRST_COMPLETED)
+                ready = list(done)
+            for fut in ready:
+                i, ended, t0 = stepping.pop(fut)
+                episodes[i].env_seconds += time.perf_counter() - t0
+                if self._after_step(episodes[i], fut.result(), ended=ended):
+                    submit(i)
+
+        for i in range(len(episodes)):
+            submit(i)
+        while owner or stepping:
+            if owner:
+                for comp in engine.run():
+                    i = owner.pop(comp.index)
+                    text, ended = self._take_turn(episodes[i], comp)
+                    fut = asyncio.run_coroutine_threadsafe(guarded(self._step(envs[i], text)), self.loop.loop)
+                    stepping[fut] = (i, ended, time.perf_counter())
+                    settle(block=False)
+            if stepping:
+                settle(block=not owner)
+
+    # ------------------------------------------------------------------ one turn, one step
+    def _budget(self, ep: Episode) -> int:
+        return self.max_completion_length - len(ep.completion_ids)
+
+    def _has_budget(self, ep: Episode) -> bool:
+        if self._budget(ep) > 0:
+            return True
+        self._cut(ep, overlong=True)
+        return False
+
+    def _take_turn(self, ep: Episode, comp: Any) -> tuple[str, bool]:
+        """Record a generated turn (model tokens); returns its text and whether it ended with a stop token."""
+        budget = self._budget(ep)
+        tokens, lps = comp.token_ids[:budget], comp.logprobs[:budget]
+        ep.add(tokens, 1, lps)
+        ep.turns += 1
+        ended = bool(tokens) and tokens[-1] in self.formatter.stop_ids
+        return self.formatter.tokenizer.decode(tokens, skip_special_tokens=True), ended
+
+    def _after_step(self, ep: Episode, res: Any, ended: bool) -> bool:
+        """Record an environment step; True when the episode goes on (env turn appended)."""
+        if isinstance(res, Exception):
+            logger.warning("environment %s raised on a model message (episode scored 0): %r", ep.env_id, res)
+            ep.error = repr(res)
+            ep.status, ep.success, ep.done = "error", False, True
+            return False
+        obs, reward, terminated, truncated, info = res
+        ep.reward += float(reward)
+        for name, value in (info.get("reward_components") or {"reward": float(reward)}).items():
+            ep.components[name] = ep.components.get(name, 0.0) + float(value)
+        if terminated or truncated:
+            self._finish(ep, obs, info, truncated=bool(truncated and not terminated))
+            return False
+        if ep.turns >= self.max_turns:
+            ep.messages = list(obs)
+            self._cut(ep, overlong=False)
+            return False
+        return self._append_env_turn(ep, obs, ended=ended)
 
     def _append_env_turn(self, ep: Episode, obs: list[dict], ended: bool) -> bool:
         """Add the environment's reply tokens (masked); False when the budget ran out doing so."""
