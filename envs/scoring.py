@@ -39,13 +39,18 @@ def shared_verifier(name: str, **options: Any) -> Verifier:
 
 
 class _Batcher:
-    """A daemon thread that scores queued rows of one verifier in batches."""
+    """A daemon thread that runs queued rows of one verifier through one batch method in batches.
 
-    def __init__(self, verifier: Verifier, max_batch: int = 256) -> None:
+    The method is ``score_many`` (results: Scores) or any other method of the same shape
+    (``rows -> list of results in order``), e.g. ``CodeVerifier.judge_many`` for per-test reports.
+    """
+
+    def __init__(self, verifier: Verifier, method: str = "score_many", max_batch: int = 256) -> None:
         self._verifier = weakref.ref(verifier)
+        self._method = method
         self._queue: "queue.SimpleQueue[tuple[Mapping[str, Any], cf.Future] | None]" = queue.SimpleQueue()
         self._max_batch = max_batch
-        self._thread = threading.Thread(target=self._run, name=f"rlvr-score-{verifier.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"rlvr-score-{verifier.name}-{method}", daemon=True)
         self._thread.start()
         weakref.finalize(verifier, self._queue.put, None)  # a sentinel ends the thread with its verifier
 
@@ -70,19 +75,35 @@ class _Batcher:
             verifier = self._verifier()
             if verifier is None:
                 for _, fut in batch:
-                    fut.set_result(Score.failed("error", "the verifier was garbage-collected before scoring"))
+                    fut.set_exception(RuntimeError("the verifier was garbage-collected before scoring"))
                 return
-            try:
-                scores = verifier.score_many([row for row, _ in batch])
-            except Exception as e:  # a bug in a verifier must fail its rows, never the episodes' threads
-                log.exception("verifier %s failed on a batch of %d", verifier.name, len(batch))
-                scores = [Score.failed("error", f"{type(e).__name__}: {e}"[:500])] * len(batch)
-            for (_, fut), score in zip(batch, scores):
-                fut.set_result(score)
+            _settle(verifier, self._method, batch)
             del verifier
 
 
-_BATCHERS: "weakref.WeakKeyDictionary[Verifier, _Batcher]" = weakref.WeakKeyDictionary()
+def _settle(verifier: Verifier, method: str, batch: list[tuple[Mapping[str, Any], cf.Future]]) -> None:
+    """Run ``batch`` through ``verifier.<method>`` and resolve each row's future."""
+    try:
+        results = getattr(verifier, method)([row for row, _ in batch])
+    except Exception as e:  # a bug in a verifier must fail its rows, never the episodes' threads
+        log.exception("verifier %s failed on a batch of %d", verifier.name, len(batch))
+        for _, fut in batch:
+            if method == "score_many":
+                fut.set_result(Score.failed("error", f"{type(e).__name__}: {e}"[:500]))
+            else:
+                fut.set_exception(e)
+        return
+    results = list(results)
+    if len(results) != len(batch):
+        problem = RuntimeError(f"verifier {verifier.name}.{method} returned {len(results)} results for {len(batch)} rows")
+        for _, fut in batch:
+            fut.set_exception(problem)
+        return
+    for (_, fut), result in zip(batch, results):
+        fut.set_result(result)
+
+
+_BATCHERS: "weakref.WeakKeyDictionary[Verifier, dict[str, _Batcher]]" = weakref.WeakKeyDictionary()
 _BATCHERS_LOCK = threading.Lock()
 
 
@@ -94,31 +115,32 @@ def _wants_batching(verifier: Verifier) -> bool:
     return not (isinstance(verifier, (StringVerifier, FormatVerifier)) or getattr(verifier, "inline", False))
 
 
-def submit(verifier: Verifier, row: Mapping[str, Any]) -> cf.Future:
-    """Score ``row`` with ``verifier``; a future of its :class:`Score` (never an exception)."""
+def submit(verifier: Verifier, row: Mapping[str, Any], method: str = "score_many") -> cf.Future:
+    """Run ``row`` through ``verifier.<method>`` (default ``score_many``): a future of its result.
+
+    For ``score_many`` the future always holds a :class:`Score` (a failing verifier gives an
+    ``error`` Score); other batch methods propagate their exceptions through the future.
+    """
     if not _wants_batching(verifier):
         fut: cf.Future = cf.Future()
-        try:
-            fut.set_result(verifier.score_many([row])[0])
-        except Exception as e:
-            fut.set_result(Score.failed("error", f"{type(e).__name__}: {e}"[:500]))
+        _settle(verifier, method, [(row, fut)])
         return fut
     with _BATCHERS_LOCK:
-        batcher = _BATCHERS.get(verifier)
+        per_method = _BATCHERS.setdefault(verifier, {})
+        batcher = per_method.get(method)
         if batcher is None:
-            batcher = _Batcher(verifier)
-            _BATCHERS[verifier] = batcher
+            batcher = per_method[method] = _Batcher(verifier, method)
     return batcher.submit(row)
 
 
-def score(verifier: Verifier, row: Mapping[str, Any]) -> Score:
+def score(verifier: Verifier, row: Mapping[str, Any], method: str = "score_many") -> Any:
     """Score one row, blocking until its batch is done."""
-    return submit(verifier, row).result()
+    return submit(verifier, row, method).result()
 
 
-async def ascore(verifier: Verifier, row: Mapping[str, Any]) -> Score:
+async def ascore(verifier: Verifier, row: Mapping[str, Any], method: str = "score_many") -> Any:
     """Score one row without blocking the event loop."""
-    return await asyncio.wrap_future(submit(verifier, row))
+    return await asyncio.wrap_future(submit(verifier, row, method))
 
 
 class TaskVerifier(Verifier):
