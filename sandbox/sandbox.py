@@ -92,7 +92,8 @@ class Sandbox:
         self.compile_cache = CompileCache()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _shutdown, self._pool, self._backend)
+        self._pid = os.getpid()
+        self._finalizer = weakref.finalize(self, _shutdown, self._pool, self._backend, self._pid)
 
     # ------------------------------------------------------------------ running
 
@@ -100,6 +101,8 @@ class Sandbox:
         """Run one program to completion and return what happened (never raises for program behaviour)."""
         if not isinstance(program, Program):
             raise ConfigError("program", f"must be a Program, got {type(program).__name__}")
+        if os.getpid() != self._pid:
+            raise SandboxError("this Sandbox was created in another process (before a fork): create one in each process")
         lim = self.limits if limits is None else _as_limits(limits)
         if lim is not self.limits:
             self._backend.check_limits(lim)
@@ -223,7 +226,9 @@ class Sandbox:
             return self._executor
 
 
-def _shutdown(pool: WorkerPool, backend: Any) -> None:
+def _shutdown(pool: WorkerPool, backend: Any, owner_pid: int) -> None:
+    if os.getpid() != owner_pid:  # a forked child exiting must not stop its parent's workers
+        return
     pool.close()
     backend.close()
 

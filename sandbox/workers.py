@@ -43,10 +43,12 @@ class _Spawner:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._pid = os.getpid()
 
     def popen(self, *args, **kwargs) -> subprocess.Popen:
         with self._lock:
-            if self._executor is None:
+            if self._executor is None or self._pid != os.getpid():  # a forked child has no such thread
+                self._pid = os.getpid()
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-sandbox-spawner")
             future = self._executor.submit(subprocess.Popen, *args, **kwargs)
         return future.result()

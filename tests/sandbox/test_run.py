@@ -148,3 +148,24 @@ def test_bad_configuration_fails_before_any_work():
     with Sandbox("local", concurrency=1) as sb, pytest.raises(ConfigError):
         sb.run("print(1)")
     assert Limits.from_dict({"memory_mb": 64}).memory_mb == 64
+
+
+def test_a_sandbox_is_not_shared_across_a_fork():
+    import os
+
+    from rlvr.errors import SandboxError
+
+    with Sandbox("local", concurrency=1) as sb:
+        assert sb.run(Program("python", "print(1)")).ok
+        pid = os.fork()
+        if pid == 0:
+            try:
+                sb.run(Program("python", "print(1)"))
+                code = 1
+            except SandboxError:
+                code = 0
+            sb.close()  # as an exiting child's finalizers would: must leave the parent's workers alone
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        assert sb.run(Program("python", "print(2)")).stdout == "2\n"
