@@ -22,6 +22,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import time
@@ -157,7 +158,9 @@ def main() -> None:
     # Interleaved rounds (one sample of every method per round): on a shared machine the load
     # drifts, and a ratio is only fair when peer and pool see the same load.
     cold_bwrap = ColdBwrap() if "bwrap" in available else None
-    docker = Docker() if "docker" in available else None
+    docker = Docker() if "docker" in available and shutil.which("docker") else None
+    if "docker" in available and docker is None:
+        emit(name="docker_run", skipped="no docker CLI on PATH (the peers are measured through it)")
     pools = {b: Sandbox(b, LIMITS, concurrency=2).warmup(1) for b in backends}
     trivial = Program("python", TRIVIAL)
     methods = {"cold_subprocess": (lambda: cold_subprocess(TRIVIAL), args.n)}
