@@ -8,6 +8,7 @@ Importing this package never imports torch.
 """
 
 from rlvr.verifiers.base import Verifier, completion_text
+from rlvr.verifiers.code import CodeVerifier
 from rlvr.verifiers.composite import CompositeVerifier
 from rlvr.verifiers.format import FormatVerifier
 from rlvr.verifiers.math import MathVerifier
@@ -21,6 +22,7 @@ __all__ = [
     "Verifier",
     "completion_text",
     "MathVerifier",
+    "CodeVerifier",
     "StringVerifier",
     "FormatVerifier",
     "CompositeVerifier",
