@@ -9,6 +9,7 @@ import importlib
 BUILTIN_MODULES = (
     "rlvr.envs.builtin.math",
     "rlvr.envs.builtin.guess_number",
+    "rlvr.envs.builtin.code",
     "rlvr.envs.builtin.python_tool",
 )
 
