@@ -167,3 +167,16 @@ def test_gymnasium_make_returns_the_env_itself_so_async_methods_are_reachable():
     env = gymnasium.make("rlvr/Arithmetic-v0")
     assert isinstance(env, TextEnv)
     assert callable(env.astep) and callable(env.areset)
+
+
+def test_importing_and_making_every_environment_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gymnasium, rlvr.envs as E\n"
+        "for i in E.env_ids(): gymnasium.make(i).reset(seed=0)\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
