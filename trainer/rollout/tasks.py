@@ -88,6 +88,15 @@ def prompt_fingerprint(obs: Any) -> str:
     return hashlib.sha1(json.dumps(obs, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def task_fingerprint(obs: Any, info: Any) -> str:
+    """The identity of a task from its reset: the opening messages and the reference.
+
+    The prompt alone is not enough (GuessNumber asks the same question for every secret).
+    """
+    task = info.get("task") if isinstance(info, dict) else None
+    return prompt_fingerprint({"obs": obs, "reference": task.get("reference") if isinstance(task, dict) else None})
+
+
 def heldout_keys(entries: Sequence[EnvEntry], num_tasks: int, seed: int) -> list[TaskKey]:
     """The held-out evaluation tasks: ``num_tasks`` keys from the held-out seed range."""
     return draw_keys(entries, num_tasks, seed, HELDOUT_SEED_BASE)
@@ -129,4 +138,5 @@ def train_keys(
     return out
 
 
-__all__ = ["EnvEntry", "TaskKey", "draw_keys", "heldout_keys", "train_keys", "prompt_fingerprint", "normalized_weights"]
+__all__ = ["EnvEntry", "TaskKey", "draw_keys", "heldout_keys", "train_keys", "prompt_fingerprint", "task_fingerprint",
+           "normalized_weights"]

@@ -30,7 +30,7 @@ def resolve_dtype(cfg: ModelConfig, device: str) -> Any:
     import torch
 
     if cfg.dtype == "auto":
-        if device == "cuda" and cfg.name_or_path != "tiny" and torch.cuda.is_bf16_supported():
+        if str(device).startswith("cuda") and cfg.name_or_path != "tiny" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
     return getattr(torch, cfg.dtype)

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from rlvr.errors import ConfigError
 from rlvr.trainer.rollout.chat import ChatFormatter
 from rlvr.trainer.rollout.runner import make_env
-from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey
+from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey, task_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +31,14 @@ MAX_REFERENCE_TURNS = 32
 class ReferenceExamples:
     """Token sequences of reference episodes, played on demand from task keys."""
 
-    def __init__(self, entries: Sequence[EnvEntry], formatter: ChatFormatter, target: str = "action") -> None:
+    def __init__(self, entries: Sequence[EnvEntry], formatter: ChatFormatter, target: str = "action",
+                 exclude: set[str] | None = None) -> None:
         if target not in ("action", "answer"):
             raise ConfigError("sft.target", f"{target!r} is not allowed", "allowed: action, answer")
         self.entries = list(entries)
         self.formatter = formatter
         self.target = target
+        self.exclude = exclude or set()  # task fingerprints never trained on (the held-out set)
         self._envs: dict[int, Any] = {}
 
     def _env(self, index: int) -> Any:
@@ -54,11 +56,13 @@ class ReferenceExamples:
                               "set sft.steps: 0 for environments without reference solutions")
         return str(core.reference_action())
 
-    def example(self, key: TaskKey) -> tuple[list[int], list[int]]:
-        """``(input_ids, loss_mask)`` of the reference episode of ``key``."""
+    def example(self, key: TaskKey) -> tuple[list[int], list[int]] | None:
+        """``(input_ids, loss_mask)`` of the reference episode of ``key``; None for an excluded task."""
         env = self._env(key.env)
         core = env.unwrapped
-        obs, _ = env.reset(seed=key.seed)
+        obs, info = env.reset(seed=key.seed)
+        if self.exclude and task_fingerprint(obs, info) in self.exclude:
+            return None
         ids = self.formatter.prompt_ids(obs)
         mask = [0] * len(ids)
         tok = self.formatter.tokenizer
@@ -107,7 +111,11 @@ def sft_warmup(
     pad = examples.formatter.tokenizer.pad_token_id or 0
     losses = []
     for step in range(steps):
-        batch = [examples.example(next(keys)) for _ in range(batch_size)]
+        batch: list[tuple[list[int], list[int]]] = []
+        while len(batch) < batch_size:
+            example = examples.example(next(keys))
+            if example is not None:
+                batch.append(example)
         width = max(len(ids) for ids, _ in batch)
         input_ids = torch.full((batch_size, width), pad, dtype=torch.long)
         labels = torch.full((batch_size, width), -100, dtype=torch.long)

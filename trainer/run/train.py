@@ -37,15 +37,13 @@ def _entries(specs: list[Any]) -> list[Any]:
     return [EnvEntry(s.id, dict(s.kwargs), float(s.weight)) for s in specs]
 
 
-def _key_stream(entries: list[Any], seed: int, base: int, exclude: set[str], fingerprint: Callable[[Any], str]) -> Iterator[Any]:
-    """Endless task keys (for SFT) from their own seed range, skipping held-out tasks."""
+def _key_stream(entries: list[Any], seed: int, base: int) -> Iterator[Any]:
+    """Endless task keys (for SFT) from their own seed range."""
     from rlvr.trainer.rollout.tasks import draw_keys
 
     chunk = 0
     while True:
-        for key in draw_keys(entries, 4096, seed + chunk, base):
-            if not exclude or fingerprint(key) not in exclude:
-                yield key
+        yield from draw_keys(entries, 4096, seed + chunk, base)
         chunk += 1
 
 
@@ -58,15 +56,12 @@ class _Fingerprints:
 
     def __call__(self, key: Any) -> str:
         from rlvr.trainer.rollout.runner import make_env
-        from rlvr.trainer.rollout.tasks import prompt_fingerprint
+        from rlvr.trainer.rollout.tasks import task_fingerprint
 
         if key.env not in self.envs:
             self.envs[key.env] = make_env(self.entries[key.env])
         obs, info = self.envs[key.env].reset(seed=key.seed)
-        # The prompt alone does not identify a task (GuessNumber asks the same question for every
-        # secret): the reference is part of the identity.
-        task = info.get("task") if isinstance(info, dict) else None
-        return prompt_fingerprint({"obs": obs, "reference": task.get("reference") if isinstance(task, dict) else None})
+        return task_fingerprint(obs, info)
 
     def close(self) -> None:
         for env in self.envs.values():
@@ -191,8 +186,8 @@ def run_training(
     if cfg.sft.steps and not have_start:
         say(f"SFT warm-up: {cfg.sft.steps} steps x {cfg.sft.batch_size} reference solutions")
         t0 = time.perf_counter()
-        examples = ReferenceExamples(train_entries, formatter, cfg.sft.target)
-        stream = _key_stream(train_entries, cfg.seed, 1 << 38, exclude, fingerprints)
+        examples = ReferenceExamples(train_entries, formatter, cfg.sft.target, exclude=exclude)
+        stream = _key_stream(train_entries, cfg.seed, 1 << 38)
         progress = _PhaseBar("SFT", cfg.sft.steps, console) if main and cfg.logging.progress else None
         losses = sft_warmup(model, examples, stream, steps=cfg.sft.steps, batch_size=cfg.sft.batch_size,
                             learning_rate=cfg.sft.learning_rate, warmup_steps=cfg.sft.warmup_steps,
