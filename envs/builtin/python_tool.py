@@ -9,7 +9,9 @@ Call syntax (also in the system prompt; see :mod:`rlvr.envs.tools`):
 * a message with ``<answer>...</answer>`` (or with no tool call at all) is the final answer, scored
   by the task's verifier (``metadata["verifier"]``, default ``verifier=``, i.e. ``math``).
 
-After ``max_tool_calls`` calls, a further call is refused and the next message is final.
+After ``max_tool_calls`` calls, a further call is refused and the next message is final. Tool
+output comes back as a ``tool`` message; ``tool_role="user"`` sends it as a ``user`` message
+instead, for chat servers that reject ``tool`` messages without a structured ``tool_call_id``.
 Components: ``correct`` (weight 1) and ``tool_calls`` (calls made, weight 0: a logged metric).
 """
 
@@ -68,6 +70,7 @@ class PythonToolEnv(TextEnv):
         backend: str = "auto",
         limits: Any = None,
         max_output_chars: int = 4000,
+        tool_role: str = "tool",
         rewards: Mapping[str, Any] | None = None,
         reward_weights: Mapping[str, float] | None = None,
         system_prompt: str | None = None,
@@ -77,6 +80,8 @@ class PythonToolEnv(TextEnv):
             raise ConfigError("max_tool_calls", f"must be an integer from 0 to 100, got {max_tool_calls!r}")
         if isinstance(max_output_chars, bool) or not isinstance(max_output_chars, int) or max_output_chars < 100:
             raise ConfigError("max_output_chars", f"must be an integer >= 100, got {max_output_chars!r}")
+        if tool_role not in ("tool", "user"):
+            raise ConfigError("tool_role", f"must be 'tool' or 'user', got {tool_role!r}", "'user' suits chat servers that reject tool messages without a tool_call_id")
         source = as_source(sample_tasks_path() if tasks is None else tasks, prompt_key=prompt_key, reference_key=reference_key)
         rubric = Rubric.build(
             [
@@ -94,6 +99,7 @@ class PythonToolEnv(TextEnv):
         self.backend = backend
         self.limits = as_limits(limits, time_limit_s=10.0, memory_mb=1024)
         self.max_output_chars = max_output_chars
+        self.tool_role = tool_role
         self.tools = [python_tool_schema(TOOL_DESCRIPTION)]
         self._calls = 0
         self._refused = False
@@ -132,11 +138,16 @@ class PythonToolEnv(TextEnv):
         if kind == "refuse":
             self._refused = True
             note = f"Tool budget exhausted ({self.max_tool_calls} calls). Reply with your final answer inside <answer> </answer> tags."
-            return Turn(reply=[{"role": "tool", "content": note}])
+            return Turn(reply=[self._message(note)])
         return Turn(done=True, rewards={"tool_calls": float(self._calls)})
 
     def _ran(self, outputs: list[str]) -> Turn:
-        return Turn(reply=[{"role": "tool", "content": out} for out in outputs])
+        return Turn(reply=[self._message(out) for out in outputs])
+
+    def _message(self, text: str) -> dict[str, str]:
+        if self.tool_role == "tool":
+            return {"role": "tool", "content": text}
+        return {"role": "user", "content": f"Tool output:\n{text}"}
 
     # ------------------------------------------------------------------ running one call
     def _check_call(self, call: ToolCall) -> str | None:

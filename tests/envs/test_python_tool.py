@@ -115,3 +115,11 @@ def test_tasks_can_name_their_own_verifier():
     env.reset(seed=0)
     _, reward, done, _, step = env.step("<answer>paris.</answer>")
     assert done and reward == 1.0 and step["success"]
+
+
+@needs_sandbox
+def test_tool_output_can_come_back_as_a_user_message_for_servers_without_tool_messages():
+    env = gymnasium.make("rlvr/PythonTool-v0", tool_role="user")
+    env.reset(seed=0)
+    obs, *_ = env.step("```python\nprint(6 * 7)\n```")
+    assert obs[-1] == {"role": "user", "content": "Tool output:\n42"}
