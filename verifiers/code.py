@@ -222,7 +222,11 @@ class CodeVerifier(Verifier):
         graders: list[tuple[int, Grader]] = []
         for i, row in enumerate(rows):
             t0 = time.perf_counter()
-            prepared = self._prepare(row, float(cap), limits_for)
+            try:
+                prepared = self._prepare(row, float(cap), limits_for)
+            except Exception as e:  # a bug on an odd row fails that row, never the batch
+                log.exception("code verifier could not prepare row %d", i)
+                prepared = CodeReport(Score.failed("error", f"{type(e).__name__}: {e}"[:500]), None, (), None)
             if isinstance(prepared, CodeReport):
                 finish(i, _with_ms(prepared, t0))
             else:
@@ -307,7 +311,19 @@ class CodeVerifier(Verifier):
 
         try:
             for i, grader in graders:
-                launch(i, grader, grader.start())
+                try:
+                    runs = grader.start()
+                except Exception as e:  # a grader bug fails its row, never the batch
+                    log.exception("code grader failed to start")
+                    grader.error, grader.done, runs = f"grader failed: {type(e).__name__}: {e}", True, []
+                if runs:
+                    launch(i, grader, runs)
+                else:
+                    grader.done = True
+                    finished(i, grader)
+            with lock:
+                if outstanding == 0:
+                    idle.set()
             idle.wait()
         finally:
             executor.shutdown(wait=True)
@@ -319,6 +335,8 @@ class CodeVerifier(Verifier):
         if grader.error is not None:
             return CodeReport(Score(0.0, None, "error", parsed, grader.error), grader.program, tuple(r for r in grader.results if r is not None), kind)
         results = tuple(r if r is not None else TestResult(i, "not_run", "no result") for i, r in enumerate(grader.results))
+        if not results:  # a spec always has tests; never call "nothing ran" a pass
+            return CodeReport(Score(0.0, None, "error", parsed, "no tests were run"), grader.program, (), kind)
         detail = render_detail(results, kind, getattr(grader.spec.compare, "name", None) if kind == "io" else None)
         passed = sum(r.passed for r in results)
         if passed == len(results):

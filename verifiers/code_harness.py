@@ -1,8 +1,9 @@
 """The program that runs assert-style tests inside the sandbox, with the candidate kept apart.
 
 This file is shipped as the *source* of a sandboxed Python run (standard library only, runs on
-Python 3.8+); the host imports it too, for :func:`plan_tests`, the codec and the MAC. Inside
-one run there are two processes:
+Python 3.8+), which is why codec, framing, candidate and tester live in this one file; the host
+imports it for the codec and the MAC (the test plan it runs comes from
+:mod:`~rlvr.verifiers.code_plan`). Inside one run there are two processes:
 
 * **tester** (this file as ``__main__``): first makes itself non-dumpable (no other process of
   the run's uid may then read its memory, open its file descriptors or ptrace it), starts the
@@ -32,7 +33,6 @@ RECORD_PREFIX = "@rlvr "
 FATAL_EXIT = 3  # the tester could not set itself up
 SOLUTION_FILE = "solution.py"  # next to this file in the run's work directory
 MAC_BYTES = 32
-TEST_NODES = ("Assert", "Raise")
 HOOK_BEGIN, HOOK_END, HOOK_EXC = "__rlvr_begin", "__rlvr_end", "__rlvr_e"
 
 
@@ -167,120 +167,6 @@ def mac(key, data):
     from _blake2 import blake2b
 
     return blake2b(data, digest_size=MAC_BYTES, key=key).hexdigest()
-
-
-# --------------------------------------------------------------------------- test plan (host side)
-
-
-def _contains_test_node(node):
-    """Does this statement hold an assert/raise outside nested function or class definitions?"""
-    import ast
-
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if type(n).__name__ in TEST_NODES:
-            return True
-        for child in ast.iter_child_nodes(n):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                stack.append(child)
-    return False
-
-
-def plan_tests(source, entry_point=None):
-    """Number the tests in ``source``; returns a dict the tester runs (host side, Python 3.9+).
-
-    With a ``check`` function, each top-level statement of its body that contains an assert
-    or raise is one test (a whole ``for`` loop of asserts is one); if none does, the whole
-    ``check(candidate)`` call is one test. Without ``check`` (MBPP style), each top-level
-    statement with an assert is a test, and the program's functions are called by name.
-    Each test statement ``S`` becomes::
-
-        if __rlvr_begin(k):
-            try: S
-            except BaseException as __rlvr_e: __rlvr_end(k, __rlvr_e)
-            else: __rlvr_end(k, None)
-
-    Returns ``{"code", "labels", "has_check", "free_names"}``; ValueError if unusable.
-    """
-    import ast
-
-    if not isinstance(source, str) or not source.strip():
-        raise ValueError("'test' must be non-empty Python source")
-    try:
-        tree = ast.parse(source, "<tests>", "exec")
-    except SyntaxError as e:
-        raise ValueError("'test' is not valid Python: %s (line %s)" % (e.msg, e.lineno)) from None
-    checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
-    if checks:
-        check = checks[-1]
-        if not check.args.args and not check.args.vararg:
-            raise ValueError("check() must take the candidate function as its argument")
-        if entry_point is None:
-            raise ValueError("'entry_point' (the name of the function under test) is required with check()")
-        body = check.body
-    else:
-        body = tree.body
-    picked = [i for i, stmt in enumerate(body) if _contains_test_node(stmt)]
-    if not picked and not checks:
-        raise ValueError("'test' defines no check(candidate) function and has no assert statements")
-    free = _free_names(tree)
-    labels = []
-    if not picked:
-        labels.append("check(%s)" % entry_point)
-        body[:] = [_wrap(ast, 0, body)]
-    else:
-        new_body = []
-        for i, stmt in enumerate(body):
-            if i in picked:
-                labels.append(_label(ast, source, stmt))
-                new_body.append(_wrap(ast, len(labels) - 1, [stmt]))
-            else:
-                new_body.append(stmt)
-        body[:] = new_body
-    ast.fix_missing_locations(tree)
-    code = ast.unparse(tree)
-    compile(code, "<tests>", "exec", dont_inherit=True)  # what the tester will run must compile
-    return {"code": code, "labels": labels, "has_check": bool(checks), "free_names": free}
-
-
-def _label(ast, source, stmt):
-    text = ast.get_source_segment(source, stmt) or type(stmt).__name__
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    label = lines[0] if lines else type(stmt).__name__
-    if len(lines) > 1:
-        label += " ..."
-    return label if len(label) <= 160 else label[:157] + "..."
-
-
-def _wrap(ast, k, stmts):
-    def call(fn, *args):
-        return ast.Expr(ast.Call(ast.Name(fn, ast.Load()), list(args), []))
-
-    handler = ast.ExceptHandler(ast.Name("BaseException", ast.Load()), HOOK_EXC, [call(HOOK_END, ast.Constant(k), ast.Name(HOOK_EXC, ast.Load()))])
-    guarded = ast.Try(list(stmts), [handler], [call(HOOK_END, ast.Constant(k), ast.Constant(None))], [])
-    return ast.If(ast.Call(ast.Name(HOOK_BEGIN, ast.Load()), [ast.Constant(k)], []), [guarded], [])
-
-
-def _free_names(tree):
-    """Names the test code reads but never binds (a program's helpers it calls, e.g. ``poly``)."""
-    import ast
-    import builtins
-
-    bound, read = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                bound.add((alias.asname or alias.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return sorted(read - bound - set(dir(builtins)))
 
 
 # --------------------------------------------------------------------------- framing

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from rlvr.verifiers import code_harness
+from rlvr.verifiers.code_plan import plan_tests
 
 VERDICTS = ("pass", "wrong", "timeout", "error", "not_run")
 MAX_TIME_LIMIT_S = 3600.0
@@ -137,7 +137,6 @@ def _float_comparator(arg: str) -> Comparator:
     return Comparator(f"float:{eps:g}", lambda e, g: compare_floats(e, g, eps))
 
 
-@lru_cache(maxsize=64)
 def parse_compare(text: str) -> Comparator:
     """``exact``, ``tokens``, ``float`` or ``float:<eps>`` -> a Comparator; SpecError otherwise."""
     if not isinstance(text, str):
@@ -218,7 +217,10 @@ def parse_io(spec: Mapping[str, Any], default_compare: str = "tokens") -> IoSpec
         if extra:
             raise SpecError(f"case {i + 1}: unknown field(s) {', '.join(map(repr, extra))}; a case has 'stdin' and 'stdout'")
         out.append(IoCase(stdin, stdout))
-    compare = parse_compare(spec.get("compare", default_compare))
+    compare = spec.get("compare", default_compare)
+    if not isinstance(compare, str):
+        raise SpecError(f"'compare' must be a string such as 'tokens', got {type(compare).__name__}")
+    compare = parse_compare(compare)
     return IoSpec(tuple(out), compare, _time_limit(spec))
 
 
@@ -226,7 +228,7 @@ def parse_io(spec: Mapping[str, Any], default_compare: str = "tokens") -> IoSpec
 def _plan(test: str, entry_point: str | None) -> Mapping[str, Any]:
     # Cached: a GRPO group shares one spec among all its completions.
     try:
-        return code_harness.plan_tests(test, entry_point)
+        return plan_tests(test, entry_point)
     except (ValueError, SyntaxError, RecursionError, MemoryError) as e:
         raise SpecError(str(e) if isinstance(e, ValueError) else "'test' cannot be prepared: " + type(e).__name__) from None
 

@@ -120,6 +120,8 @@ def test_specs_parse_from_objects_and_json_text():
         ({"kind": "io", "cases": [{"stdin": 1, "stdout": "1"}]}, "stdin"),
         ({"kind": "io", "cases": [{"input": "1", "stdout": "1"}]}, "unknown field"),
         ({"kind": "io", "cases": [{"stdout": "1"}], "compare": "approx"}, "compare"),
+        ({"kind": "io", "cases": [{"stdout": "1"}], "compare": ["tokens"]}, "compare"),
+        ({"kind": ["io"], "cases": [{"stdout": "1"}]}, "unknown test kind"),
         ({"kind": "io", "cases": [{"stdout": "1"}], "time_limit_s": -1}, "time_limit_s"),
         ({"kind": "io", "cases": [{"stdout": "1"}], "timeout": 3}, "unknown field"),
         ({"kind": "assert", "entry_point": "f"}, "test"),
