@@ -140,15 +140,15 @@ class CodeVerifier(Verifier):
     # ----------------------------------------------------------------- sandbox lifecycle
     @property
     def sandbox(self) -> Sandbox:
-        """The verifier's sandbox, created on first use (SandboxError if no backend works here)."""
-        sb = self.__dict__.get("_sandbox_obj")
-        if sb is None:
+        """The verifier's sandbox, created on first use in each process (SandboxError if no backend works here)."""
+        held = self.__dict__.get("_sandbox_obj")
+        if held is None or held[0] != os.getpid():  # none yet, or a forked child's copy of its parent's
             with _SANDBOX_LOCK:
-                sb = self.__dict__.get("_sandbox_obj")
-                if sb is None:
+                held = self.__dict__.get("_sandbox_obj")
+                if held is None or held[0] != os.getpid():
                     sb = Sandbox(self.backend, self.limits, concurrency=self._concurrency(), **self.sandbox_options)
-                    self.__dict__["_sandbox_obj"] = sb
-        return sb
+                    held = self.__dict__["_sandbox_obj"] = (os.getpid(), sb)
+        return held[1]
 
     def warmup(self) -> "CodeVerifier":
         """Create the sandbox and start its workers now, so the first batch pays no start-up."""
@@ -157,9 +157,9 @@ class CodeVerifier(Verifier):
 
     def close(self) -> None:
         """Stop the sandbox workers (a later call starts new ones)."""
-        sb = self.__dict__.pop("_sandbox_obj", None)
-        if sb is not None:
-            sb.close()
+        held = self.__dict__.pop("_sandbox_obj", None)
+        if held is not None and held[0] == os.getpid():
+            held[1].close()
         super().close()
 
     def __getstate__(self) -> dict:

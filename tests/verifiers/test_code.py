@@ -205,6 +205,26 @@ def test_judge_many_gives_json_ready_per_test_results(verifier):
     assert d["tests"][1]["label"] == "stdin '10 -4\\n'" and d["score"]["status"] == "wrong"
 
 
+def test_a_forked_child_scores_with_its_own_sandbox(verifier):
+    import os
+
+    assert verifier.score(py("def add(a, b):\n    return a + b"), ADD).status == "ok"  # the parent's sandbox is up
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(w, verifier.score(py("def add(a, b):\n    return a + b"), ADD).status.encode())
+            verifier.close()  # the child's own sandbox; the parent's is left alone
+        finally:
+            os._exit(0)
+    os.close(w)
+    status = os.read(r, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(r)
+    assert status == "ok"
+    assert verifier.score(py("def add(a, b):\n    return a + b"), ADD).status == "ok"  # the parent's still works
+
+
 def test_the_verifier_pickles_without_its_sandbox(verifier):
     verifier.sandbox  # started
     clone = pickle.loads(pickle.dumps(verifier))
