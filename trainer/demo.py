@@ -3,18 +3,21 @@
 ``rlvr demo`` (and ``make demo``) runs :func:`demo_config` through the same ``run_training`` as
 ``rlvr train``, so it writes the same run directory. The recipe is DeepSeek-R1's "SFT then RL":
 
-1. Build a small Qwen2 (byte-level tokenizer, in code, no download) and warm it up with a
-   deliberately *short* SFT on reference solutions of ``rlvr/Arithmetic-v0`` (two-digit addition
-   and subtraction), so it knows the answer format and is right only part of the time.
-2. Evaluate it on held-out problems (seeds never used in training): pass@1 from
-   ``samples_per_task`` samples per problem at the sampling temperature.
-3. Train it with RL (``dr_grpo``: group-mean baseline, no std scaling, no KL) against the
-   environment's own verifier, sampling G answers per problem.
+1. Build a small Qwen2 (0.36M parameters, byte-level tokenizer, in code, no download) and
+   warm it up with a deliberately *short* SFT on the environment's reference answers to
+   two-digit additions (``demo/Arithmetic-v0``: "57 + 38 ="), stopped while the model is right
+   only part of the time.
+2. Evaluate it on 200 held-out problems (seeds never used in training): pass@1 from 4 samples
+   per problem at temperature 1, plus greedy pass@1.
+3. Train it with RL (``dr_grpo``: group-mean baseline, no std scaling, no KL; 8 problems x 8
+   samples per step) against the environment's verifier.
 4. Evaluate again and print the before/after table.
 
-The settings were chosen on a 2-core CPU so the whole demo finishes in a few minutes, with room
-for RL (SFT stops early on purpose) and enough steps that the gain is far outside the noise of
-the evaluation; the closing table reports both numbers and the run directory has the curves.
+Why these numbers: SFT on this task has a sharp transition (near 0 until ~500 steps, most of the
+way by ~900); 650 steps lands in the middle of it, where sampled pass@1 is 0.3-0.55 and
+pass@4 much higher, so there is room for RL to turn "sometimes right" into "usually right".
+Measured on a 2-core CPU (3 seeds, see the final report of the trainer issue): RL lifts held-out
+pass@1 by 30-45 points within 300-400 steps, far outside the evaluation's noise (~2 points).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def demo_settings(output_dir: str = "runs/demo", seed: int = 0, device: str = "a
         "algorithm": {"preset": "dr_grpo"},
         "generation": {"num_generations": 8, "prompts_per_step": 8, "max_new_tokens": 6, "max_completion_length": 6,
                        "max_turns": 1, "temperature": 1.0},
-        "optim": {"max_steps": 500, "learning_rate": 1e-4, "lr_scheduler": "constant", "warmup_steps": 0},
+        "optim": {"max_steps": 400, "learning_rate": 1e-4, "lr_scheduler": "constant", "warmup_steps": 0},
         "sft": {"steps": 650, "batch_size": 32, "learning_rate": 1e-3, "warmup_steps": 20, "target": "answer"},
         "eval": {"num_tasks": 200, "samples_per_task": 4, "temperature": 1.0, "every_steps": 100, "greedy": True},
         "logging": {"logging_steps": 5, "sample_rollouts": 2},
