@@ -62,6 +62,8 @@ def test_a_value_outside_the_choices_lists_the_allowed_values():
     ({"eval": {"greedy": "yes"}}, None, "eval.greedy"),
     ({"generation": {"max_new_tokens": 600, "max_completion_length": 100}}, None, "generation.max_new_tokens"),
     ({"checkpoint": {"save_steps": 3}, "optim": {"num_iterations": 2}}, None, "checkpoint.save_steps"),
+    ({"sft": {"stop_at_success": 1.5}}, None, "sft.stop_at_success"),
+    ({"sft": {"check_every": 0}}, None, "sft.check_every"),
 ])
 def test_bad_values_fail_naming_the_field(section, value, field):
     with pytest.raises(ConfigError) as e:

@@ -72,7 +72,8 @@ class Episode:
             "env_id": self.env_id, "task_key": str(self.key), "task_id": self.task_id, "reward": self.reward,
             "components": self.components, "success": self.success, "status": self.status, "turns": self.turns,
             "truncated": self.truncated, "overlong": self.overlong, "error": self.error,
-            "model_tokens": self.model_tokens, "env_tokens": self.env_tokens, "messages": self.messages,
+            "model_tokens": self.model_tokens, "env_tokens": self.env_tokens, "env_seconds": round(self.env_seconds, 6),
+            "messages": self.messages,
         }
 
 

@@ -169,7 +169,7 @@ class EnvRollouts:
 def _episode_from_record(r: dict[str, Any]) -> Episode:
     ep = Episode(key=TaskKey.parse(r["task_key"]), reward=r["reward"], components=r["components"],
                  success=r["success"], status=r["status"], turns=r["turns"], truncated=r["truncated"],
-                 overlong=r["overlong"], error=r["error"])
+                 overlong=r["overlong"], error=r["error"], env_seconds=r.get("env_seconds", 0.0))
     ep.env_mask = [1] * r["model_tokens"] + [0] * r["env_tokens"]
     return ep
 

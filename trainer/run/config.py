@@ -113,7 +113,7 @@ class OptimConfig:
 class SFTConfig:
     """Optional supervised warm-up on the environments' reference solutions (DeepSeek-R1's 'SFT then RL')."""
 
-    steps: int = field(default=0, metadata={"help": "SFT optimiser steps before RL; 0 = none."})
+    steps: int = field(default=0, metadata={"help": "SFT optimiser steps before RL (at most, with stop_at_success); 0 = none."})
     batch_size: int = field(default=32, metadata={"help": "Examples per SFT step."})
     learning_rate: float = field(default=1e-3, metadata={"help": "SFT learning rate (constant after warm-up)."})
     warmup_steps: int = field(default=20, metadata={"help": "SFT linear warm-up steps."})
@@ -122,6 +122,14 @@ class SFTConfig:
         metadata={"help": "'action' = the environment's full reference response; 'answer' = the bare answer "
                   "(single-turn environments whose verifier accepts it, e.g. with system_prompt: '')."},
     )
+    stop_at_success: float | None = field(
+        default=None,
+        metadata={"help": "Stop SFT once sampled success (at generation.temperature) on a probe of training tasks "
+                  "reaches this: a warm-up that is partial by design, whatever the seed. None = run all steps."},
+    )
+    check_every: int = field(default=25, metadata={"help": "SFT steps between probes (with stop_at_success)."})
+    min_steps: int = field(default=0, metadata={"help": "No probe before this many SFT steps."})
+    probe_tasks: int = field(default=128, metadata={"help": "Training tasks in the probe (2 samples each)."})
 
 
 @dataclass
@@ -216,6 +224,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                         "logging.sample_rollouts": cfg.logging.sample_rollouts}.items():
         if value < 0:
             raise ConfigError(name, f"must be >= 0, got {value}")
+    sft = cfg.sft
+    if sft.stop_at_success is not None and not 0.0 < sft.stop_at_success <= 1.0:
+        raise ConfigError("sft.stop_at_success", f"must be in (0, 1], got {sft.stop_at_success}")
+    for name, value in {"sft.check_every": sft.check_every, "sft.probe_tasks": sft.probe_tasks}.items():
+        if value < 1:
+            raise ConfigError(name, f"must be >= 1, got {value}")
     if g.num_generations < 2:
         raise ConfigError("generation.num_generations", "must be >= 2 (group baselines need at least two completions)")
     if not 0.0 < g.top_p <= 1.0:

@@ -101,8 +101,12 @@ def sft_warmup(
     device: Any,
     seed: int,
     on_step: Callable[[int, float], None] | None = None,
+    should_stop: Callable[[int], bool] | None = None,
 ) -> list[float]:
-    """Train ``model`` for ``steps`` AdamW steps of masked cross-entropy; returns the per-step losses."""
+    """Train ``model`` for up to ``steps`` AdamW steps of masked cross-entropy; returns the per-step losses.
+
+    ``should_stop(step)`` is asked after every step; True ends the warm-up there.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -140,6 +144,8 @@ def sft_warmup(
         losses.append(value)
         if on_step is not None:
             on_step(step + 1, value)
+        if should_stop is not None and should_stop(step + 1):
+            break
     model.eval()
     return losses
 

@@ -184,25 +184,33 @@ def run_training(
     dtype = resolve_dtype(cfg.model, device)
     formatter = ChatFormatter(tokenizer)
     if cfg.sft.steps and not have_start:
-        say(f"SFT warm-up: {cfg.sft.steps} steps x {cfg.sft.batch_size} reference solutions")
+        s = cfg.sft
+        say(f"SFT warm-up: up to {s.steps} steps x {s.batch_size} reference solutions"
+            + (f", until {s.stop_at_success:.0%} of probe tasks are solved" if s.stop_at_success else ""))
         t0 = time.perf_counter()
-        examples = ReferenceExamples(train_entries, formatter, cfg.sft.target, exclude=exclude)
+        examples = ReferenceExamples(train_entries, formatter, s.target, exclude=exclude)
         stream = _key_stream(train_entries, cfg.seed, 1 << 38)
-        progress = _PhaseBar("SFT", cfg.sft.steps, console) if main and cfg.logging.progress else None
-        losses = sft_warmup(model, examples, stream, steps=cfg.sft.steps, batch_size=cfg.sft.batch_size,
-                            learning_rate=cfg.sft.learning_rate, warmup_steps=cfg.sft.warmup_steps,
-                            device=device, seed=cfg.seed, on_step=progress.update if progress else None)
+        progress = _PhaseBar("SFT", s.steps, console) if main and cfg.logging.progress else None
+        probe = _SFTProbe(cfg, model, tokenizer, formatter, train_entries, exclude, rank, world) if s.stop_at_success else None
+        losses = sft_warmup(model, examples, stream, steps=s.steps, batch_size=s.batch_size,
+                            learning_rate=s.learning_rate, warmup_steps=s.warmup_steps, device=device, seed=cfg.seed,
+                            on_step=progress.update if progress else None,
+                            should_stop=probe.should_stop if probe else None)
         if progress:
             progress.close()
         examples.close()
         phases["sft_s"] = round(time.perf_counter() - t0, 2)
+        row = {"step": 0, "kind": "sft", "sft/loss_first": losses[0], "sft/loss_last": losses[-1], "sft/steps": len(losses)}
+        if probe is not None:
+            row["sft/probe_success"] = probe.last
+            probe.close()
+            say(f"SFT stopped after {len(losses)} steps (probe success {probe.last:.2f})")
         if main:
             # The SFT'd policy is the start of RL (and the KL reference): keep it so a resumed run
             # rebuilds the same reference without redoing SFT.
             model.save_pretrained(start_dir)
             tokenizer.save_pretrained(start_dir)
-            RunDir.append_jsonl(rundir.metrics, {"step": 0, "kind": "sft", "sft/loss_first": losses[0],
-                                                 "sft/loss_last": losses[-1], "sft/steps": len(losses)})
+            RunDir.append_jsonl(rundir.metrics, row)
     fingerprints.close()
     state.wait_for_everyone()
 
@@ -332,6 +340,45 @@ def _runs(mask: list[int]) -> list[list[int]]:
         else:
             out.append([int(m), 1])
     return out
+
+
+class _SFTProbe:
+    """Sampled success of the policy on a fixed probe of training tasks, for ``sft.stop_at_success``."""
+
+    def __init__(self, cfg: TrainConfig, model: Any, tokenizer: Any, formatter: Any, entries: list[Any],
+                 exclude: set[str], rank: int, world: int) -> None:
+        from rlvr.trainer.rollout.backends import make_backend
+        from rlvr.trainer.rollout.runner import EnvRunner
+        from rlvr.trainer.rollout.tasks import draw_keys
+
+        g, s = cfg.generation, cfg.sft
+        self.cfg, self.rank, self.world = cfg, rank, world
+        self.backend = make_backend(g.backend, model, tokenizer, max_batch=min(256, 2 * s.probe_tasks),
+                                    max_seq_len=512 + g.max_completion_length)
+        self.runner = EnvRunner(entries, formatter, self.backend, max_new_tokens=g.max_new_tokens,
+                                max_completion_length=g.max_completion_length, max_turns=g.max_turns,
+                                env_workers=g.env_workers)
+        fingerprints = _Fingerprints(entries)
+        pool = draw_keys(entries, 4 * s.probe_tasks + 64, cfg.seed, 1 << 39)  # its own seed range
+        self.keys = [k for k in pool if not exclude or fingerprints(k) not in exclude][: s.probe_tasks]
+        fingerprints.close()
+        self.last = 0.0
+
+    def should_stop(self, step: int) -> bool:
+        s = self.cfg.sft
+        if step < s.min_steps or step % s.check_every:
+            return False
+        from rlvr.trainer.run.evaluate import evaluate_heldout
+
+        result = evaluate_heldout(self.runner, self.keys, samples_per_task=2, temperature=self.cfg.generation.temperature,
+                                  max_new_tokens=self.cfg.generation.max_new_tokens, rank=self.rank, world=self.world)
+        self.last = float(result["pass@1"])
+        logger.info("SFT step %d: probe success %.3f", step, self.last)
+        return self.last >= float(s.stop_at_success or 1.0)
+
+    def close(self) -> None:
+        self.runner.close()
+        getattr(self.backend, "release", lambda: None)()
 
 
 class _PhaseBar:
