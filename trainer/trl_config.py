@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,11 @@ from rlvr.trainer.algorithms import PRESETS, AlgorithmConfig, preset
 from rlvr.trainer.trl_engine import MAX_DEFAULT_SLOTS, engine_sampling_params
 
 logger = logging.getLogger(__name__)
+
+# transformers >= 5.2x renamed gradient_checkpointing -> activation_checkpointing and warns on
+# every read of the old name, which TRL 1.16's GRPOTrainer still reads on each step; the user
+# cannot act on it (our config keeps TRL's documented name), so these two warnings are muted.
+warnings.filterwarnings("ignore", message=r"`(is_)?gradient_checkpointing\w*` is deprecated", category=FutureWarning)
 
 # TRL loss/advantage knobs RLVRTrainer replaces -> the AlgorithmConfig field(s) that do the job
 # (a parenthesised entry means there is no rlvr equivalent to point to).

@@ -155,3 +155,11 @@ def test_examples_exist_for_the_user_stories():
     assert {"train_arithmetic_cpu", "train_guess_number", "train_mixture_dapo", "train_multi_gpu"} <= names
     accel = {p.name for p in (EXAMPLES[0].parent / "accelerate").glob("*.yaml")}
     assert {"deepspeed_zero2.yaml", "deepspeed_zero3.yaml", "fsdp.yaml", "multi_cpu.yaml"} <= accel
+
+
+def test_the_cpu_arithmetic_example_is_the_demo_as_a_config():
+    from rlvr.trainer.demo import demo_config
+
+    example = load_config(EXAMPLES[0].parent / "train_arithmetic_cpu.yaml").to_dict()
+    demo = demo_config(example["output_dir"], example["seed"], example["device"]).to_dict()
+    assert example == demo

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import threading
 import time
@@ -153,13 +154,17 @@ class EnvRunner:
         envs = self._envs_for(keys)
         resets = self.loop.run(self._gather([self._reset(env, k.seed) for env, k in zip(envs, keys)]))
         episodes: list[Episode] = []
+        rendered: dict[str, list[int]] = {}  # the G episodes of a group share their prompt
         for key, res in zip(keys, resets):
             if isinstance(res, Exception):
                 raise ConfigError(f"environments[{key.env_id}]", f"reset(seed={key.seed}) failed: {res!r}",
                                   "check the environment's arguments") from res
             obs, info = res
             ep = Episode(key=key, task_id=str(info.get("task_id", "")), messages=list(obs))
-            ep.prompt_ids = self.formatter.prompt_ids(obs)
+            text = json.dumps(obs, sort_keys=True, default=str)
+            if text not in rendered:
+                rendered[text] = self.formatter.prompt_ids(obs)
+            ep.prompt_ids = list(rendered[text])
             episodes.append(ep)
         params = replace(params, stop_token_ids=tuple(sorted(set(params.stop_token_ids) | set(self.formatter.stop_ids))))
         session = getattr(self.backend, "session", None)

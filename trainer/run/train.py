@@ -19,7 +19,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from rlvr.errors import ConfigError
@@ -131,8 +130,6 @@ def run_training(
     say = say or (lambda msg: logger.info("%s", msg))
     t_start = time.perf_counter()
     check_config(cfg)
-
-    import torch
 
     from rlvr.trainer.rollout.backends import make_backend
     from rlvr.trainer.rollout.chat import ChatFormatter
