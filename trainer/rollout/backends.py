@@ -9,19 +9,31 @@ reason), the engine's types, so the rollout runner never knows which one ran.
 * ``HFBackend``: ``model.generate`` inside a context that gathers sharded weights (DeepSpeed
   ZeRO-3, FSDP) the way TRL does; used for model families the engine does not support, and
   under sharding.
+* ``VLLMBackend`` (``vllm_backend.py``): a separate ``vllm serve`` process, weights synced from
+  the trainer when they change.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 from rlvr.errors import ConfigError
 from rlvr.trainer.engine import Completion, RolloutEngine, SamplingParams
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VLLMOptions:
+    """Where the vLLM server is (``generation.vllm_url``) and whether the trainer pushes its weights to it."""
+
+    url: str
+    sync_weights: bool = True
+    timeout: float = 600.0
 
 
 class GenerationBackend(Protocol):
@@ -201,15 +213,21 @@ def make_backend(
     max_seq_len: int,
     context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     sharded: bool = False,
+    vllm: VLLMOptions | None = None,
+    weights_version: Callable[[], Hashable] | None = None,
 ) -> GenerationBackend:
-    """Pick a backend: ``engine``, ``hf``, or ``auto`` (the engine when the model and setup allow it).
+    """Pick a backend: ``engine``, ``hf``, ``vllm``, or ``auto`` (the engine when the model and setup allow it).
 
-    ``model`` is the unwrapped policy; ``context`` (for ``hf``) yields the model to generate with,
-    gathering sharded weights; ``sharded`` says the weights are split across ranks.
+    ``model`` is the unwrapped policy; ``context`` (for ``hf`` and vLLM weight sync) yields the
+    model with sharded weights gathered; ``sharded`` says the weights are split across ranks.
+    For ``vllm``, ``weights_version()`` changes whenever the weights do (e.g. the trainer's
+    global step): the weights are pushed to the server before the next generation after a change.
     """
-    if kind not in ("auto", "engine", "hf"):
-        raise ConfigError("generation.backend", f"{kind!r} is not a backend", "use auto, engine or hf")
+    if kind not in ("auto", "engine", "hf", "vllm"):
+        raise ConfigError("generation.backend", f"{kind!r} is not a backend", "use auto, engine, hf or vllm")
     ctx = context if context is not None else (lambda: _plain(model))
+    if kind == "vllm":
+        return _vllm_backend(model, tokenizer, ctx, max_batch, vllm, weights_version)
     if kind == "hf":
         return HFBackend(ctx, tokenizer, max_batch=max_batch)
     if sharded:
@@ -226,4 +244,24 @@ def make_backend(
         return HFBackend(ctx, tokenizer, max_batch=max_batch)
 
 
-__all__ = ["GenerationBackend", "EngineBackend", "HFBackend", "make_backend", "SamplingParams", "Completion"]
+def _vllm_backend(model: Any, tokenizer: Any, ctx: Callable[[], contextlib.AbstractContextManager[Any]],
+                  max_batch: int, options: VLLMOptions | None,
+                  weights_version: Callable[[], Hashable] | None) -> GenerationBackend:
+    from accelerate import PartialState
+
+    from rlvr.trainer.rollout.vllm_backend import VLLMBackend, trl_weight_sync
+
+    if options is None or not options.url:
+        raise ConfigError("generation.vllm_url", "generation.backend is vllm but no server address is given",
+                          "set generation.vllm_url, e.g. http://localhost:8000")
+    state = PartialState()
+    sync = None
+    if options.sync_weights:
+        device = next(model.parameters()).device
+        sync = trl_weight_sync(options.url, device)
+    return VLLMBackend(options.url, tokenizer, model=model, weight_sync=sync, weights_version=weights_version,
+                       context=ctx, is_main=state.is_main_process, barrier=state.wait_for_everyone,
+                       max_batch=max_batch, timeout=options.timeout)
+
+
+__all__ = ["GenerationBackend", "VLLMOptions", "EngineBackend", "HFBackend", "make_backend", "SamplingParams", "Completion"]

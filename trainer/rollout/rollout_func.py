@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, Sequence
 
 from rlvr.trainer.engine import SamplingParams
-from rlvr.trainer.rollout.backends import GenerationBackend, make_backend
+from rlvr.trainer.rollout.backends import GenerationBackend, VLLMOptions, make_backend
 from rlvr.trainer.rollout.chat import ChatFormatter
 from rlvr.trainer.rollout.episode import Episode, summarize
 from rlvr.trainer.rollout.runner import EnvRunner
@@ -37,8 +37,12 @@ logger = logging.getLogger(__name__)
 EpisodeSink = Callable[[int, list[Episode], list[str]], None]
 
 
-def trainer_backend(trainer: Any, kind: str, max_batch: int, max_seq_len: int) -> GenerationBackend:
-    """A generation backend over a TRL trainer's live policy (unwrapped; gathered when sharded)."""
+def trainer_backend(trainer: Any, kind: str, max_batch: int, max_seq_len: int,
+                    vllm: VLLMOptions | None = None) -> GenerationBackend:
+    """A generation backend over a TRL trainer's live policy (unwrapped; gathered when sharded).
+
+    Its weights version is the trainer's global step: they change with each optimiser step.
+    """
     from trl.models import unwrap_model_for_generation
 
     acc = trainer.accelerator
@@ -65,7 +69,8 @@ def trainer_backend(trainer: Any, kind: str, max_batch: int, max_seq_len: int) -
         return wrapped()
 
     return make_backend(kind, model, trainer.processing_class, max_batch=max_batch, max_seq_len=max_seq_len,
-                        context=context, sharded=sharded)
+                        context=context, sharded=sharded, vllm=vllm,
+                        weights_version=lambda: int(trainer.state.global_step))
 
 
 class EnvRollouts:
@@ -75,7 +80,7 @@ class EnvRollouts:
         entries: the training mixture (``TaskKey.env`` indexes it).
         max_new_tokens / max_completion_length / max_turns / env_workers: episode limits (see
             ``EnvRunner``).
-        backend: ``auto`` | ``engine`` | ``hf``.
+        backend: ``auto`` | ``engine`` | ``hf`` | ``vllm`` (with ``vllm``: the server options).
         chat_template: optional template override for the tokenizer.
         sink: called on the main process after each batch with ``(step, episodes, all_keys)``
             (sample rollouts, data-order records); ``all_keys`` are every rank's task keys.
@@ -90,6 +95,7 @@ class EnvRollouts:
         max_turns: int = 8,
         env_workers: int = 16,
         backend: str = "auto",
+        vllm: VLLMOptions | None = None,
         chat_template: str | None = None,
         sink: EpisodeSink | None = None,
     ) -> None:
@@ -99,6 +105,7 @@ class EnvRollouts:
         self.max_turns = max_turns
         self.env_workers = env_workers
         self.backend_kind = backend
+        self.vllm = vllm
         self.chat_template = chat_template
         self.sink = sink
         self.runner: EnvRunner | None = None
@@ -109,7 +116,7 @@ class EnvRollouts:
         """The runner over ``trainer``'s policy (built on first use)."""
         if self.runner is None:
             backend = trainer_backend(trainer, self.backend_kind, max_batch=max(batch, 1),
-                                      max_seq_len=prompt_len + self.max_completion_length + 64)
+                                      max_seq_len=prompt_len + self.max_completion_length + 64, vllm=self.vllm)
             logger.info("rollouts: %s backend", backend.name)
             self.runner = EnvRunner(
                 self.entries, ChatFormatter(trainer.processing_class, self.chat_template), backend,

@@ -84,9 +84,18 @@ class GenerationConfig:
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature for training rollouts."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling; 1.0 keeps exact log-probs."})
     top_k: int = field(default=0, metadata={"help": "Top-k sampling; 0 = off."})
-    backend: Literal["auto", "engine", "hf"] = field(
+    backend: Literal["auto", "engine", "hf", "vllm"] = field(
         default="auto",
-        metadata={"help": "'engine' = rlvr RolloutEngine (static KV cache), 'hf' = model.generate, 'auto' = engine if present."},
+        metadata={"help": "'engine' = rlvr RolloutEngine (static KV cache), 'hf' = model.generate, 'auto' = engine "
+                          "if present, 'vllm' = a `vllm serve` server at vllm_url."},
+    )
+    vllm_url: str = field(
+        default="", metadata={"help": "With backend 'vllm': the server's address, e.g. http://localhost:8000."}
+    )
+    vllm_sync_weights: bool = field(
+        default=True,
+        metadata={"help": "With backend 'vllm': push the policy's weights to the server after each optimiser step "
+                          "(TRL's NCCL transfer; needs the vllm package). Off = sample from the served weights."},
     )
     env_workers: int = field(default=16, metadata={"help": "Environment steps run concurrently (thread pool)."})
 
@@ -251,6 +260,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         # with an empty rollout buffer.
         raise ConfigError("checkpoint.save_steps", f"{c.save_steps} is not a multiple of optim.num_iterations "
                           f"{o.num_iterations}", f"use a multiple of {o.num_iterations}")
+    if g.backend == "vllm" and not g.vllm_url:
+        raise ConfigError("generation.vllm_url", "generation.backend is vllm but no server address is given",
+                          "set generation.vllm_url, e.g. http://localhost:8000")
     if not cfg.environments:
         raise ConfigError("environments", "no environment given", "list at least one, e.g. [{id: rlvr/Arithmetic-v0}]")
     for i, env in enumerate(cfg.environments):

@@ -67,6 +67,14 @@ class _Fingerprints:
             env.close()
 
 
+def vllm_options(cfg: TrainConfig) -> Any:
+    """The vLLM server options of ``generation`` (None unless ``generation.backend`` is vllm)."""
+    from rlvr.trainer.rollout.backends import VLLMOptions
+
+    g = cfg.generation
+    return VLLMOptions(g.vllm_url, g.vllm_sync_weights) if g.backend == "vllm" else None
+
+
 def _world(cfg: TrainConfig, device: str) -> Any:
     from accelerate import PartialState
 
@@ -110,9 +118,13 @@ def _rl_args(cfg: TrainConfig, rundir: RunDir, device: str, world: int, dtype: A
 
 
 def check_config(cfg: TrainConfig) -> Any:
-    """Everything that can be checked without loading a model: algorithm, environment ids."""
+    """Everything that can be checked without loading a model: algorithm, environment ids, vLLM server."""
     algo = check_algorithm(cfg)
     check_environments(cfg)
+    if cfg.generation.backend == "vllm":
+        from rlvr.trainer.rollout.vllm_backend import preflight
+
+        preflight(cfg.generation.vllm_url, cfg.generation.vllm_sync_weights)
     return algo
 
 
@@ -234,7 +246,7 @@ def run_training(
         say(f"evaluating the starting policy on {len(heldout)} held-out tasks")
         t0 = time.perf_counter()
         backend = make_backend(g.backend, model, tokenizer, max_batch=min(256, len(heldout) * cfg.eval.samples_per_task),
-                               max_seq_len=512 + g.max_completion_length)
+                               max_seq_len=512 + g.max_completion_length, vllm=vllm_options(cfg))
         runner = eval_runner(backend)
         eval_before = make_eval(runner)()
         runner.close()
@@ -258,7 +270,8 @@ def run_training(
                                                      "env_mask_runs": _runs(ep.env_mask)})
 
     rollouts = EnvRollouts(train_entries, max_new_tokens=g.max_new_tokens, max_completion_length=g.max_completion_length,
-                           max_turns=g.max_turns, env_workers=g.env_workers, backend=g.backend, sink=sink)
+                           max_turns=g.max_turns, env_workers=g.env_workers, backend=g.backend, vllm=vllm_options(cfg),
+                           sink=sink)
     args = _rl_args(cfg, rundir, device, world, dtype)
     metrics_cb = MetricsCallback(rundir, title or f"{cfg.algorithm.preset} on {', '.join(e.id for e in cfg.environments)}")
     callbacks: list[Any] = [metrics_cb]
@@ -272,7 +285,8 @@ def run_training(
 
     trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar, not stdout
     if heldout and cfg.eval.every_steps:
-        periodic = eval_runner(trainer_backend(trainer, g.backend, max_batch=256, max_seq_len=512 + g.max_completion_length))
+        periodic = eval_runner(trainer_backend(trainer, g.backend, max_batch=256, max_seq_len=512 + g.max_completion_length,
+                                             vllm=vllm_options(cfg)))
         trainer.add_callback(EvalCallback(cfg.eval.every_steps, make_eval(periodic), rundir,
                                           progress_cb.eval_result if progress_cb else None))
     say(f"RL: {cfg.algorithm.preset}, {cfg.optim.max_steps} steps x {g.prompts_per_step} prompts x "
@@ -290,7 +304,8 @@ def run_training(
         say("evaluating the trained policy")
         t0 = time.perf_counter()
         runner = eval_runner(rollouts.runner.backend if rollouts.runner is not None else
-                             trainer_backend(trainer, g.backend, max_batch=256, max_seq_len=512 + g.max_completion_length))
+                             trainer_backend(trainer, g.backend, max_batch=256, max_seq_len=512 + g.max_completion_length,
+                                             vllm=vllm_options(cfg)))
         eval_after = make_eval(runner)()
         runner.close()
         phases["eval_after_s"] = round(time.perf_counter() - t0, 2)
@@ -350,8 +365,10 @@ class _SFTProbe:
 
         g, s = cfg.generation, cfg.sft
         self.cfg, self.rank, self.world = cfg, rank, world
+        self.step = 0
         self.backend = make_backend(g.backend, model, tokenizer, max_batch=min(256, 2 * s.probe_tasks),
-                                    max_seq_len=512 + g.max_completion_length)
+                                    max_seq_len=512 + g.max_completion_length, vllm=vllm_options(cfg),
+                                    weights_version=lambda: self.step)
         self.runner = EnvRunner(entries, formatter, self.backend, max_new_tokens=g.max_new_tokens,
                                 max_completion_length=g.max_completion_length, max_turns=g.max_turns,
                                 env_workers=g.env_workers)
@@ -365,6 +382,7 @@ class _SFTProbe:
         s = self.cfg.sft
         if step < s.min_steps or step % s.check_every:
             return False
+        self.step = step  # the weights moved since the last probe (vLLM re-syncs on a new version)
         from rlvr.trainer.run.evaluate import evaluate_heldout
 
         result = evaluate_heldout(self.runner, self.keys, samples_per_task=2, temperature=self.cfg.generation.temperature,

@@ -1,0 +1,225 @@
+"""Rollouts from a vLLM server (``generation.backend: vllm``), weights synced from the trainer.
+
+For users who have vLLM and a spare GPU: the trainer keeps its GPUs for the optimiser and a
+separate ``vllm serve`` process generates. Kept thin on purpose (it cannot be tested against a
+real vLLM here):
+
+* **Generation** is one OpenAI-compatible ``POST /v1/completions`` per chunk of token-id prompts
+  with vLLM's extra fields (``return_token_ids``, ``stop_token_ids``, ``top_k``, ...), parsed into
+  the same ``Completion`` the engine returns, so the rollout runner never knows which one ran.
+  We speak HTTP ourselves (httpx, a core dependency) rather than through TRL's ``VLLMClient``
+  because that class refuses to exist without the ``vllm`` package, which generation does not need.
+* **Weight sync** goes through TRL's ``VLLMClient`` (NCCL weight transfer; needs ``vllm`` in the
+  trainer's environment and a CUDA device): before a generation, when ``weights_version()`` has
+  moved since the last sync, the main process streams the (gathered) weights to the server and
+  resets its prefix cache; the other processes wait at a barrier so nobody samples stale weights.
+
+Start the server the way TRL documents it, with sampled-token log-probs after temperature::
+
+    VLLM_SERVER_DEV_MODE=1 vllm serve MODEL --weight-transfer-config '{"backend": "nccl"}' \\
+        --logprobs-mode processed_logprobs --max-logprobs 0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rlvr.errors import ConfigError
+from rlvr.trainer.engine import Completion, SamplingParams
+
+logger = logging.getLogger(__name__)
+
+WeightSync = Callable[[Any], None]
+
+# One weight-transfer client per server: NCCL groups are per (trainer, server) pair, so every
+# backend built over the same URL in one process must share it.
+_SYNC_CLIENTS: dict[str, Any] = {}
+_SYNC_LOCK = threading.Lock()
+
+
+def require_weight_transfer() -> None:
+    """Raise a ``ConfigError`` with the fix unless TRL's vLLM weight transfer can run here."""
+    from trl.import_utils import is_vllm_available
+
+    if not is_vllm_available():
+        raise ConfigError("generation.backend", "vllm weight sync needs the vllm package in the trainer's environment "
+                          "(TRL's NCCL weight transfer)", "pip install vllm, or set generation.vllm_sync_weights: "
+                          "false to sample from the weights the server loaded (evaluation only)")
+
+
+def served_model(http: Any, base_url: str) -> str:
+    """The model id a vLLM server serves (``GET /v1/models``); a ``ConfigError`` when none answers."""
+    try:
+        models = http.get(f"{base_url}/v1/models")
+        models.raise_for_status()
+        return str(models.json()["data"][0]["id"])
+    except Exception as e:
+        raise ConfigError("generation.vllm_url", f"no vLLM server answers at {base_url} ({e})",
+                          "start one with `vllm serve MODEL` (see rlvr.trainer.rollout.vllm_backend) "
+                          "and give its address, e.g. http://localhost:8000") from e
+
+
+def preflight(base_url: str, sync_weights: bool) -> None:
+    """Before a run loads its model: the server answers, and weight sync can work if asked for."""
+    import httpx
+
+    with httpx.Client(timeout=30.0) as http:
+        served_model(http, _root(base_url))
+    if sync_weights:
+        require_weight_transfer()
+
+
+def _root(base_url: str) -> str:
+    root = base_url.rstrip("/")
+    return root[:-3] if root.endswith("/v1") else root
+
+
+def trl_weight_sync(base_url: str, device: Any) -> WeightSync:
+    """A ``WeightSync`` that streams a model's parameters to the vLLM server through TRL's ``VLLMClient``."""
+    require_weight_transfer()
+    from trl.generation.vllm_client import VLLMClient
+
+    def sync(model: Any) -> None:
+        with _SYNC_LOCK:
+            client = _SYNC_CLIENTS.get(base_url)
+            if client is None:
+                client = VLLMClient(base_url=base_url, connection_timeout=60.0)
+                client.init_communicator(device=device)
+                _SYNC_CLIENTS[base_url] = client
+            with client.weight_update():
+                client.update_model_params(model)
+            client.reset_prefix_cache()
+
+    return sync
+
+
+class VLLMBackend:
+    """Token-id prompts -> ``Completion``s from a vLLM server's ``/v1/completions``."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        base_url: str,
+        tokenizer: Any,
+        *,
+        model: Any = None,
+        weight_sync: WeightSync | None = None,
+        weights_version: Callable[[], Hashable] | None = None,
+        context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+        is_main: bool = True,
+        barrier: Callable[[], None] | None = None,
+        max_batch: int = 256,
+        timeout: float = 600.0,
+    ) -> None:
+        import httpx
+
+        self.base_url = _root(base_url)
+        self.tokenizer = tokenizer
+        self.model = model
+        self.weight_sync = weight_sync
+        self.weights_version = weights_version or (lambda: 0)
+        self.context = context
+        self.is_main = is_main
+        self.barrier = barrier or (lambda: None)
+        self.max_batch = max(1, int(max_batch))
+        self._synced: Hashable | None = None
+        self._warned_logprobs = False
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(30.0, timeout)))
+        try:
+            self.served_model = served_model(self._http, self.base_url)
+        except ConfigError:
+            self._http.close()
+            raise
+
+    # ------------------------------------------------------------------ weights
+    def _sync_weights(self) -> None:
+        """Stream the trainer's weights to the server if they changed since the last sync."""
+        if self.weight_sync is None:
+            return
+        version = self.weights_version()
+        if self._synced is not None and version == self._synced:
+            return
+        with (self.context() if self.context is not None else contextlib.nullcontext(self.model)) as model:
+            if self.is_main:  # the gather above is collective; only one process talks to the server
+                self.weight_sync(model)
+        self.barrier()
+        self._synced = version
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
+        """One completion per prompt, in order; chunks of ``max_batch`` prompts go out concurrently."""
+        if not prompts:
+            return []
+        self._sync_weights()
+        self._check_logprob_mode(params)
+        chunks = [list(range(s, min(s + self.max_batch, len(prompts)))) for s in range(0, len(prompts), self.max_batch)]
+        with ThreadPoolExecutor(max_workers=min(8, len(chunks))) as pool:
+            parts = list(pool.map(lambda idx: self._request([prompts[i] for i in idx], idx, params), chunks))
+        return [c for part in parts for c in part]
+
+    def _payload(self, prompts: list[list[int]], params: SamplingParams) -> dict[str, Any]:
+        return {
+            "model": self.served_model,
+            "prompt": prompts,
+            "n": 1,
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "top_k": params.top_k if params.top_k > 0 else -1,
+            "stop": list(params.stop) or None,
+            "stop_token_ids": list(params.stop_token_ids),
+            "ignore_eos": params.ignore_eos,
+            "include_stop_str_in_output": True,  # our Completion keeps the text that completed a stop string
+            "skip_special_tokens": params.skip_special_tokens,
+            "logprobs": 0,  # the sampled token's log-prob only
+            "return_token_ids": True,
+            "return_tokens_as_token_ids": True,
+        }
+
+    def _request(self, prompts: list[Sequence[int]], indices: list[int], params: SamplingParams) -> list[Completion]:
+        ids = [[int(t) for t in p] for p in prompts]
+        response = self._http.post(f"{self.base_url}/v1/completions", json=self._payload(ids, params))
+        if response.status_code != 200:
+            raise RuntimeError(f"vLLM server {self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
+        choices = sorted(response.json()["choices"], key=lambda c: int(c.get("index", 0)))
+        if len(choices) != len(ids):
+            raise RuntimeError(f"vLLM server {self.base_url}: {len(choices)} choices for {len(ids)} prompts")
+        return [self._completion(i, p, c, params) for i, p, c in zip(indices, ids, choices)]
+
+    def _completion(self, index: int, prompt: list[int], choice: dict[str, Any], params: SamplingParams) -> Completion:
+        tokens = [int(t) for t in choice.get("token_ids") or []]
+        lp = choice.get("logprobs") or {}
+        logprobs = [float(x) if x is not None else 0.0 for x in (lp.get("token_logprobs") or [])]
+        if len(logprobs) != len(tokens):
+            raise RuntimeError(f"vLLM server {self.base_url}: {len(logprobs)} log-probs for {len(tokens)} tokens "
+                               "(start it with --max-logprobs 0 or higher)")
+        reason = "stop" if choice.get("finish_reason") == "stop" else "length"
+        stop_reason = choice.get("stop_reason")
+        if reason == "stop" and stop_reason is None and tokens:
+            stop_reason = tokens[-1]  # EOS: vLLM reports no stop_reason, the token is the last one
+        text = choice.get("text")
+        if text is None:
+            text = self.tokenizer.decode(tokens, skip_special_tokens=params.skip_special_tokens) if self.tokenizer else ""
+        return Completion(index=index, prompt_ids=prompt, token_ids=tokens, text=text, logprobs=logprobs,
+                          finish_reason=reason, stop_reason=stop_reason, params=params)
+
+    def _check_logprob_mode(self, params: SamplingParams) -> None:
+        # vLLM's log-probs follow the server's --logprobs-mode; with processed_logprobs they are
+        # our "processed" mode, which equals "raw" unless top-k/top-p truncate the distribution.
+        if params.filtered and params.logprob_mode == "raw" and not self._warned_logprobs:
+            self._warned_logprobs = True
+            logger.warning("vLLM returns log-probs after top-k/top-p (processed_logprobs); the trainer recomputes "
+                           "them without truncation, so rollout-anchored ratios see the difference")
+
+    def release(self) -> None:
+        """Close the HTTP connections (the server and its weight-transfer group stay up)."""
+        self._http.close()
+
+
+__all__ = ["VLLMBackend", "trl_weight_sync", "preflight", "require_weight_transfer", "served_model", "WeightSync"]
