@@ -516,13 +516,20 @@ def slow_oracle(messages, task):
 '''
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A background job (`make test &`, some CI runners) starts with SIGINT ignored, and children
+    # inherit that; a user's Ctrl-C reaches a foreground process with the default handling.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_on_the_cli_exits_130_and_keeps_finished_episodes(tmp_path):
     """A real SIGINT to `rlvr eval` (a plain gymnasium env without async twins, run in threads)."""
     (tmp_path / "sigintpolicy.py").write_text(SIGINT_MODULE)
     out = tmp_path / "r" / "rollouts.jsonl"
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "rlvr.cli.main", "eval", "sigint/Echo-v0", "-p", "python:sigintpolicy:slow_oracle",
-                             "-n", "500", "-c", "2", "-o", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-n", "500", "-c", "2", "-o", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 4):
