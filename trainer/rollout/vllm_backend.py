@@ -84,6 +84,8 @@ def trl_weight_sync(base_url: str, device: Any) -> WeightSync:
     require_weight_transfer()
     from trl.generation.vllm_client import VLLMClient
 
+    base_url = _root(base_url)
+
     def sync(model: Any) -> None:
         with _SYNC_LOCK:
             client = _SYNC_CLIENTS.get(base_url)
