@@ -57,7 +57,7 @@ class Language:
         return self.run == PYTHON_IN_ZYGOTE
 
     def argv(self, step: str, limits: "Limits") -> list[str]:
-        """The argv of ``step`` (``compile`` or ``run``) with limit placeholders filled in."""
+        """The argv of ``step`` (``compile`` or ``run``) with the limit fields substituted."""
         template = self.compile if step == "compile" else self.run
         values = {"memory_mb": limits.memory_mb, "heap_mb": max(16, limits.memory_mb * 3 // 4), "stack_mb": limits.stack}
         return [a.format(**values) for a in template]
