@@ -8,11 +8,11 @@ an argument are filled from the run's ``Limits``.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rlvr.errors import ConfigError
+from rlvr.registry import Registry
 
 if TYPE_CHECKING:
     from rlvr.sandbox.limits import Limits
@@ -64,28 +64,24 @@ class Language:
 
 
 _LANGUAGES: dict[str, Language] = {}
-_ALIASES: dict[str, str] = {}
+# Every name and alias -> its language, so lookups share the registry's did-you-mean.
+LANGUAGES: Registry[Language] = Registry("language", field="program.language")
 
 
 def register_language(lang: Language) -> Language:
     """Add a language (its name and aliases must be new)."""
     for key in (lang.name, *lang.aliases):
-        if key in _ALIASES:
-            raise ValueError(f"language name {key!r} is already registered")
+        if key in LANGUAGES:
+            raise ConfigError("program.language", f"language name {key!r} is already registered")
     _LANGUAGES[lang.name] = lang
     for key in (lang.name, *lang.aliases):
-        _ALIASES[key] = lang.name
+        LANGUAGES.register(key, lang)
     return lang
 
 
 def get_language(name: str) -> Language:
     """The language called ``name`` (or an alias); ConfigError with a suggestion otherwise."""
-    key = str(name).strip().lower()
-    if key in _ALIASES:
-        return _LANGUAGES[_ALIASES[key]]
-    close = difflib.get_close_matches(key, list(_ALIASES), n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise ConfigError("program.language", f"unknown language {name!r}", f"{hint}known: {', '.join(language_names())}")
+    return LANGUAGES.get(str(name).strip().lower())
 
 
 def language_for_path(path: str) -> Language | None:

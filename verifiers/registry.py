@@ -1,39 +1,55 @@
 """Verifier registry: a name -> verifier class map, so the CLI and environment configs can say
-``"math"`` or ``"code"``. A new verifier is one file ending in one ``register_verifier`` line."""
+``"math"`` or ``"code"``.
+
+A new verifier is one file in this folder ending in one registration, nothing else::
+
+    @register_verifier("judge")
+    class JudgeVerifier(Verifier): ...
+
+Every module of ``rlvr.verifiers`` is imported the first time a name is looked up or listed, so
+the new file needs no import line in ``__init__.py``. Third-party verifiers register through the
+entry-point group ``rlvr.verifiers`` (``name = "package.module:VerifierClass"``).
+"""
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from rlvr.errors import ConfigError
+from rlvr.registry import Registry
 
-_REGISTRY: dict[str, type] = {}
+VERIFIERS: Registry[type] = Registry("verifier", package="rlvr.verifiers")
+_plugins_loaded = False
 
 
-def register_verifier(name: str, cls: type) -> None:
-    """Make ``cls`` constructible as ``get_verifier(name, **kwargs)``."""
-    _REGISTRY[name] = cls
+def register_verifier(name: str, cls: type | str | None = None) -> Any:
+    """Make ``cls`` constructible as ``get_verifier(name, **kwargs)``; a class decorator without ``cls``."""
+    return VERIFIERS.register(name) if cls is None else VERIFIERS.register(name, cls)
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        VERIFIERS.load_entry_points("rlvr.verifiers")
 
 
 def verifier_names() -> list[str]:
     """Names of every registered verifier, sorted."""
-    return sorted(_REGISTRY)
+    _load_plugins()
+    return VERIFIERS.names()
 
 
 def registered_classes() -> list[type]:
     """Every registered verifier class (for pool preloading)."""
-    return list(_REGISTRY.values())
+    return [cls for _, cls in VERIFIERS.items()]
 
 
 def verifier_class(name: str) -> type:
     """The class registered as ``name``; a clear error with "did you mean" otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(verifier_names())}"
-        raise ConfigError("verifier", f"unknown verifier {name!r}", hint) from None
+    if name not in VERIFIERS:
+        _load_plugins()
+    return VERIFIERS.get(name)
 
 
 def get_verifier(name: str, **kwargs: Any) -> Any:
@@ -45,4 +61,4 @@ def get_verifier(name: str, **kwargs: Any) -> Any:
         raise ConfigError(f"verifier {name!r}", f"bad options: {e}", "see the verifier's docstring for its options") from None
 
 
-__all__ = ["register_verifier", "get_verifier", "verifier_class", "verifier_names"]
+__all__ = ["VERIFIERS", "register_verifier", "get_verifier", "verifier_class", "verifier_names"]

@@ -1,9 +1,12 @@
-"""Procedural task generators, one per file; importing this package registers them all.
+"""Procedural task generators, one per file ending in ``@register_generator`` on its class;
+importing this package registers them all (a new file needs no import line here: the registry
+imports every module of this folder when it is first listed or misses a name).
 
 Each generator file also registers its single-turn environment (``rlvr/<Name>-v0``).
 """
 
 from rlvr.envs.generators.base import (
+    GENERATORS,
     GeneratorConfig,
     Problem,
     TaskGenerator,

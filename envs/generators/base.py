@@ -9,7 +9,6 @@ defines ``XConfig(GeneratorConfig)`` and ``XGenerator(TaskGenerator)`` and ends 
 
 from __future__ import annotations
 
-import difflib
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar, Mapping
@@ -18,6 +17,7 @@ import numpy as np
 
 from rlvr.envs.task import Task
 from rlvr.errors import ConfigError
+from rlvr.registry import Registry, did_you_mean
 from rlvr.verifiers import Verifier
 
 
@@ -111,8 +111,8 @@ def _build_config(cls: type[GeneratorConfig], data: dict[str, Any]) -> Generator
     known = {f.name for f in fields(cls)}
     for name in data:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"fields: {sorted(known)}"
+            near = did_you_mean(name, known)
+            hint = f"did you mean {near!r}?" if near else f"fields: {sorted(known)}"
             raise ConfigError(f"config.{name}", f"is not a field of {cls.__name__}", hint)
     for f in fields(cls):  # lists from YAML/JSON become the tuples the frozen configs hold
         if isinstance(data.get(f.name), list):
@@ -122,28 +122,23 @@ def _build_config(cls: type[GeneratorConfig], data: dict[str, Any]) -> Generator
     return cfg
 
 
-_GENERATORS: dict[str, type[TaskGenerator]] = {}
+GENERATORS: Registry[type[TaskGenerator]] = Registry("generator", package="rlvr.envs.generators")
 
 
 def register_generator(cls: type[TaskGenerator]) -> type[TaskGenerator]:
     """Make ``cls`` available as ``get_generator(cls.name)`` (usable as a class decorator)."""
-    _GENERATORS[cls.name] = cls
+    GENERATORS.register(cls.name, cls)
     return cls
 
 
 def generator_names() -> list[str]:
     """Names of every registered generator, sorted."""
-    return sorted(_GENERATORS)
+    return GENERATORS.names()
 
 
 def generator_class(name: str) -> type[TaskGenerator]:
     """The generator class registered as ``name``; ``ConfigError`` with "did you mean" otherwise."""
-    try:
-        return _GENERATORS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _GENERATORS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(generator_names())}"
-        raise ConfigError("generator", f"unknown generator {name!r}", hint) from None
+    return GENERATORS.get(name)
 
 
 def get_generator(name: str, config: GeneratorConfig | Mapping[str, Any] | None = None, **overrides: Any) -> TaskGenerator:
@@ -152,6 +147,7 @@ def get_generator(name: str, config: GeneratorConfig | Mapping[str, Any] | None 
 
 
 __all__ = [
+    "GENERATORS",
     "GeneratorConfig",
     "Problem",
     "TaskGenerator",

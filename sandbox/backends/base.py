@@ -1,4 +1,5 @@
-"""The backend interface and registry: a new backend is one module plus one line in BACKEND_MODULES.
+"""The backend interface and registry: a new backend is one module in this folder ending in
+``@register_backend`` on its class (modules here are imported when the registry is first used).
 
 A backend knows how to start a worker (a warm zygote inside its kind of isolation) and what
 that isolation guarantees. Everything else (requests, limits, statuses, pools, compile caching)
@@ -8,11 +9,11 @@ is shared, so backends differ only where isolation differs.
 from __future__ import annotations
 
 import abc
-import difflib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rlvr.errors import ConfigError
+from rlvr.registry import Registry
 from rlvr.sandbox.limits import Limits
 from rlvr.sandbox.workers import Worker
 
@@ -86,27 +87,23 @@ CAPPED_PER_WORKER = ("memory_mb", "compile_memory_mb", "disk_mb", "max_processes
 # Memory of a worker's zygote, runner and supervisor (and bwrap) beyond what its program uses.
 WORKER_OVERHEAD_MB = 160
 
-_BACKENDS: dict[str, type[Backend]] = {}
+BACKENDS: Registry[type[Backend]] = Registry("sandbox backend", field="backend", package="rlvr.sandbox.backends")
 
 
 def register_backend(cls: type[Backend]) -> type[Backend]:
     """Make ``cls`` available as ``Sandbox(backend=cls.name)``."""
-    _BACKENDS[cls.name] = cls
+    BACKENDS.register(cls.name, cls)
     return cls
 
 
 def backend_class(name: str) -> type[Backend]:
     """The backend class called ``name``; ConfigError with a suggestion otherwise."""
-    if name in _BACKENDS:
-        return _BACKENDS[name]
-    close = difflib.get_close_matches(name, list(_BACKENDS), n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise ConfigError("backend", f"unknown sandbox backend {name!r}", f"{hint}choose auto, {', '.join(backend_names())}")
+    return BACKENDS.get(name)
 
 
 def backend_names() -> list[str]:
     """Registered backend names, strongest first."""
-    return sorted(_BACKENDS, key=lambda n: -_BACKENDS[n].rank)
+    return sorted(BACKENDS.names(), key=lambda n: -BACKENDS.get(n).rank)
 
 
-__all__ = ["Backend", "Isolation", "backend_class", "backend_names", "register_backend"]
+__all__ = ["BACKENDS", "Backend", "Isolation", "backend_class", "backend_names", "register_backend"]

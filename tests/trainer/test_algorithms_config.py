@@ -116,12 +116,11 @@ def test_a_new_preset_is_one_registered_function():
 
     try:
         assert preset("test_only_tiny").clip_eps_high == 0.25
+        register_preset("test_only_tiny")(tiny)  # the same function again: harmless (a re-import)
         with pytest.raises(ValueError, match="already registered"):
-            register_preset("test_only_tiny")(tiny)
+            register_preset("test_only_tiny")(lambda: AlgorithmConfig())  # another one: a clash
     finally:
-        from rlvr.trainer.algorithms import presets as module
-
-        module._REGISTRY.pop("test_only_tiny")
+        PRESETS.unregister("test_only_tiny")
 
 
 INVALID = [

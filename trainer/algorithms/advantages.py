@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from rlvr.registry import Registry
 from rlvr.trainer.algorithms.tensor_ops import compute_dtype, masked_mean, masked_std, whiten
 
 if TYPE_CHECKING:
@@ -41,39 +42,46 @@ Scale = Callable[[Tensor, Tensor, Tensor, float], Tensor]
 # (advantages [P, G] or [B, T], valid mask, eps) -> normalised
 PostNorm = Callable[[Tensor, Tensor, float], Tensor]
 
-BASELINES: dict[str, Baseline] = {}
-SCALES: dict[str, Scale] = {}
-POST_NORMS: dict[str, PostNorm] = {}
+BASELINES: Registry[Baseline] = Registry("advantage baseline", field="baseline")
+SCALES: Registry[Scale] = Registry("advantage scale", field="scale")
+POST_NORMS: Registry[PostNorm] = Registry("advantage post-normalisation", field="post_norm")
 
 
-def _register(table: dict, name: str) -> Callable:
-    def deco(fn: Callable) -> Callable:
-        table[name] = fn
-        return fn
+def register_baseline(name: str) -> Callable[[Baseline], Baseline]:
+    """Decorator: make ``fn(rewards [P, G], valid [P, G]) -> baseline`` selectable as ``baseline=name``."""
+    return BASELINES.register(name)
 
-    return deco
+
+def register_scale(name: str) -> Callable[[Scale], Scale]:
+    """Decorator: make ``fn(centred, rewards, valid, eps) -> scaled`` selectable as ``scale=name``."""
+    return SCALES.register(name)
+
+
+def register_post_norm(name: str) -> Callable[[PostNorm], PostNorm]:
+    """Decorator: make ``fn(advantages, valid, eps) -> normalised`` selectable as ``post_norm=name``."""
+    return POST_NORMS.register(name)
 
 
 def _group_mean(r: Tensor, valid: Tensor) -> Tensor:
     return masked_mean(r, valid, dim=-1).unsqueeze(-1)
 
 
-@_register(BASELINES, "none")
+@register_baseline("none")
 def _no_baseline(r: Tensor, valid: Tensor) -> Tensor:
     return torch.zeros_like(r)
 
 
-@_register(BASELINES, "batch_mean")
+@register_baseline("batch_mean")
 def _batch_mean_baseline(r: Tensor, valid: Tensor) -> Tensor:
     return masked_mean(r, valid).expand_as(r)
 
 
-@_register(BASELINES, "group_mean")
+@register_baseline("group_mean")
 def _group_mean_baseline(r: Tensor, valid: Tensor) -> Tensor:
     return _group_mean(r, valid).expand_as(r)
 
 
-@_register(BASELINES, "loo")
+@register_baseline("loo")
 def _leave_one_out_baseline(r: Tensor, valid: Tensor) -> Tensor:
     # mean of the *other* valid rewards of the group; with no other valid reward the baseline is
     # the reward itself, i.e. advantage 0 (the same as r - mean_g for a one-sample group).
@@ -83,22 +91,22 @@ def _leave_one_out_baseline(r: Tensor, valid: Tensor) -> Tensor:
     return torch.where(n >= 2, loo, r)
 
 
-@_register(SCALES, "none")
+@register_scale("none")
 def _no_scale(a: Tensor, r: Tensor, valid: Tensor, eps: float) -> Tensor:
     return a
 
 
-@_register(SCALES, "group_std")
+@register_scale("group_std")
 def _group_std_scale(a: Tensor, r: Tensor, valid: Tensor, eps: float) -> Tensor:
     return a / (masked_std(r, valid, dim=-1).unsqueeze(-1) + eps)
 
 
-@_register(SCALES, "batch_std")
+@register_scale("batch_std")
 def _batch_std_scale(a: Tensor, r: Tensor, valid: Tensor, eps: float) -> Tensor:
     return a / (masked_std(r, valid) + eps)
 
 
-@_register(SCALES, "group_mean")
+@register_scale("group_mean")
 def _group_mean_scale(a: Tensor, r: Tensor, valid: Tensor, eps: float) -> Tensor:
     # MaxRL: (r - p̂) / p̂, and 0 when p̂ = 0 (no success: no signal). Rewards are assumed
     # non-negative; a group whose mean is negative would flip the gradient, so it also gets 0.
@@ -107,12 +115,12 @@ def _group_mean_scale(a: Tensor, r: Tensor, valid: Tensor, eps: float) -> Tensor
     return torch.where(mean > 0, a / safe, torch.zeros_like(a))
 
 
-@_register(POST_NORMS, "none")
+@register_post_norm("none")
 def _no_post(a: Tensor, valid: Tensor, eps: float) -> Tensor:
     return a
 
 
-@_register(POST_NORMS, "batch_whiten")
+@register_post_norm("batch_whiten")
 def _batch_whiten(a: Tensor, valid: Tensor, eps: float) -> Tensor:
     return whiten(a, valid, eps)
 

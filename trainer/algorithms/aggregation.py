@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from rlvr.errors import ConfigError
+from rlvr.registry import Registry
 from rlvr.trainer.algorithms.tensor_ops import denominator, masked_sum
 
 if TYPE_CHECKING:
@@ -87,13 +88,19 @@ def _prompt_token_mean(loss: Tensor, mask: Tensor, g: int | None, length: float 
     return per_prompt.sum()
 
 
-AGGREGATIONS: dict[str, Aggregation] = {
-    "token_mean": Aggregation("tokens", _tokens, _sum),
-    "seq_mean_token_mean": Aggregation("sequences", _sequences, _seq_token_mean),
-    "seq_mean_token_sum": Aggregation("sequences", _sequences, _sum),
-    "seq_mean_token_sum_norm": Aggregation("sequences", _sequences, _seq_token_sum_norm),
-    "prompt_mean": Aggregation("prompts", _prompts, _prompt_token_mean),
-}
+AGGREGATIONS: Registry[Aggregation] = Registry("aggregation", field="aggregation")
+
+
+def register_aggregation(name: str, rule: Aggregation) -> Aggregation:
+    """Make ``rule`` selectable as ``aggregation=name``."""
+    return AGGREGATIONS.register(name, rule)
+
+
+register_aggregation("token_mean", Aggregation("tokens", _tokens, _sum))
+register_aggregation("seq_mean_token_mean", Aggregation("sequences", _sequences, _seq_token_mean))
+register_aggregation("seq_mean_token_sum", Aggregation("sequences", _sequences, _sum))
+register_aggregation("seq_mean_token_sum_norm", Aggregation("sequences", _sequences, _seq_token_sum_norm))
+register_aggregation("prompt_mean", Aggregation("prompts", _prompts, _prompt_token_mean))
 
 
 def _norm_length(cfg: AlgorithmConfig, max_completion_length: int | None) -> float | None:

@@ -11,13 +11,13 @@ naming the field to change, before any work starts. The config is frozen; derive
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 from rlvr.errors import ConfigError
+from rlvr.registry import did_you_mean
 from rlvr.trainer.algorithms.advantages import BASELINES, POST_NORMS, SCALES
 from rlvr.trainer.algorithms.aggregation import AGGREGATIONS
 from rlvr.trainer.algorithms.kl import KL_ESTIMATORS
@@ -241,24 +241,24 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(AlgorithmConfig))
 
 def _check_known(name: str) -> None:
     if name not in FIELD_NAMES:
-        close = difflib.get_close_matches(name, FIELD_NAMES, n=1)
-        fix = f"did you mean {close[0]!r}?" if close else "see AlgorithmConfig's fields"
-        raise ConfigError(name, "is not an AlgorithmConfig field", fix)
+        near = did_you_mean(name, FIELD_NAMES)
+        raise ConfigError(name, "is not an AlgorithmConfig field",
+                          f"did you mean {near!r}?" if near else "see AlgorithmConfig's fields")
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
     # read from the registries at validation time, so a newly registered component is accepted
     return {
-        "baseline": (*BASELINES, CRITIC_BASELINE),
-        "scale": tuple(SCALES),
-        "post_norm": tuple(POST_NORMS),
-        "ratio_level": tuple(RATIO_LEVELS),
+        "baseline": (*BASELINES.names(), CRITIC_BASELINE),
+        "scale": tuple(SCALES.names()),
+        "post_norm": tuple(POST_NORMS.names()),
+        "ratio_level": tuple(RATIO_LEVELS.names()),
         "ratio_anchor": RATIO_ANCHORS,
-        "trust_region": tuple(TRUST_REGIONS),
+        "trust_region": tuple(TRUST_REGIONS.names()),
         "dppo_divergence": tuple(DPPO_DIVERGENCES),
-        "kl_estimator": tuple(KL_ESTIMATORS),
+        "kl_estimator": tuple(KL_ESTIMATORS.names()),
         "kl_placement": KL_PLACEMENTS,
-        "aggregation": tuple(AGGREGATIONS),
+        "aggregation": tuple(AGGREGATIONS.names()),
         "zero_variance": ZERO_VARIANCE_MODES,
         "rollout_correction": ("none", *ROLLOUT_CORRECTIONS),
         "rollout_correction_level": ROLLOUT_CORRECTION_LEVELS,
@@ -296,8 +296,8 @@ def _check_choices(cfg: AlgorithmConfig) -> None:
     for name, allowed in _choices().items():
         value = getattr(cfg, name)
         if value not in allowed:
-            close = difflib.get_close_matches(value, allowed, n=1)
-            fix = (f"did you mean {close[0]!r}? " if close else "") + f"choose one of {', '.join(allowed)}"
+            near = did_you_mean(str(value), allowed)
+            fix = (f"did you mean {near!r}? " if near else "") + f"choose one of {', '.join(allowed)}"
             raise ConfigError(name, f"unknown value {value!r}", fix)
 
 

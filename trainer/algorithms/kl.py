@@ -19,20 +19,17 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from rlvr.errors import ConfigError
+from rlvr.registry import Registry
 from rlvr.trainer.algorithms.tensor_ops import MAX_LOG_RATIO, as_mask, compute_dtype, last_token_index
 
-KL_ESTIMATORS: dict[str, Callable[[Tensor], Tensor]] = {
-    "k1": lambda u: u,
-    "k2": lambda u: 0.5 * u * u,
-    "k3": lambda u: torch.expm1(-u) + u,
-}
+KL_ESTIMATORS: Registry[Callable[[Tensor], Tensor]] = Registry("KL estimator", field="kl_estimator")
+KL_ESTIMATORS.register("k1", lambda u: u)
+KL_ESTIMATORS.register("k2", lambda u: 0.5 * u * u)
+KL_ESTIMATORS.register("k3", lambda u: torch.expm1(-u) + u)
 
 
 def kl_penalty(logp: Tensor, ref_logp: Tensor, estimator: str = "k3") -> Tensor:
     """Per-token KL estimate ``[B, T]`` of π_θ from π_ref (differentiable through ``logp``)."""
-    if estimator not in KL_ESTIMATORS:
-        raise ConfigError("kl_estimator", f"unknown estimator {estimator!r}", f"use one of {sorted(KL_ESTIMATORS)}")
     if logp.shape != ref_logp.shape:
         raise ValueError(f"ref_logp has shape {tuple(ref_logp.shape)}, expected {tuple(logp.shape)}")
     # clamp like the importance ratio: k3 = e^{-u} overflows float32 long before u = -100

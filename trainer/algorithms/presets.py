@@ -9,38 +9,24 @@ an if-chain.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import Any
 
-from rlvr.errors import ConfigError
+from rlvr.registry import Registry
 from rlvr.trainer.algorithms.config import AlgorithmConfig
 
 PresetFactory = Callable[[], AlgorithmConfig]
-_REGISTRY: dict[str, PresetFactory] = {}
-PRESETS: Mapping[str, PresetFactory] = MappingProxyType(_REGISTRY)
+PRESETS: Registry[PresetFactory] = Registry("preset", field="algorithm")
 
 
 def register_preset(name: str) -> Callable[[PresetFactory], PresetFactory]:
     """Register a preset factory under ``name`` (names are unique)."""
-
-    def deco(fn: PresetFactory) -> PresetFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"preset {name!r} is already registered")
-        _REGISTRY[name] = fn
-        return fn
-
-    return deco
+    return PRESETS.register(name)
 
 
 def preset(name: str, **overrides: Any) -> AlgorithmConfig:
     """The config of the named algorithm, with ``overrides`` applied and validated."""
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-        raise ConfigError("algorithm", f"unknown preset {name!r}", f"{hint}known presets: {', '.join(sorted(_REGISTRY))}")
-    cfg = _REGISTRY[name]()
+    cfg = PRESETS.get(name)()
     return cfg.replace(**overrides) if overrides else cfg
 
 

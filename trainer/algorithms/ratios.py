@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
+from rlvr.registry import Registry
 from rlvr.trainer.algorithms.tensor_ops import MAX_LOG_RATIO, masked_sum
 
 if TYPE_CHECKING:
@@ -31,29 +32,26 @@ if TYPE_CHECKING:
 # (logp [B,T] with grad, zero at masked positions; anchor [B,T] detached; mask bool) -> log-ratio or None
 RatioLevel = Callable[[Tensor, Tensor, Tensor], "Tensor | None"]
 
-RATIO_LEVELS: dict[str, RatioLevel] = {}
+RATIO_LEVELS: Registry[RatioLevel] = Registry("ratio level", field="ratio_level")
 RATIO_ANCHORS = ("old", "rollout")
 
 
-def _register(name: str) -> Callable[[RatioLevel], RatioLevel]:
-    def deco(fn: RatioLevel) -> RatioLevel:
-        RATIO_LEVELS[name] = fn
-        return fn
-
-    return deco
+def register_ratio_level(name: str) -> Callable[[RatioLevel], RatioLevel]:
+    """Decorator: make ``fn(logp, anchor, mask) -> log-ratio`` selectable as ``ratio_level=name``."""
+    return RATIO_LEVELS.register(name)
 
 
-@_register("none")
+@register_ratio_level("none")
 def _no_ratio(logp: Tensor, anchor: Tensor, mask: Tensor) -> Tensor | None:
     return None
 
 
-@_register("token")
+@register_ratio_level("token")
 def _token_ratio(logp: Tensor, anchor: Tensor, mask: Tensor) -> Tensor:
     return (logp - anchor).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)
 
 
-@_register("sequence")
+@register_ratio_level("sequence")
 def _sequence_geomean_ratio(logp: Tensor, anchor: Tensor, mask: Tensor) -> Tensor:
     lengths = mask.sum(-1).clamp(min=1).to(logp.dtype)
     seq = (masked_sum(logp.detach() - anchor, mask, dim=-1) / lengths).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from rlvr.registry import Registry
+
 if TYPE_CHECKING:
     from rlvr.trainer.algorithms.config import AlgorithmConfig
 
@@ -54,17 +56,13 @@ class SurrogateOutput:
 
 
 Surrogate = Callable[[SurrogateInputs, "AlgorithmConfig"], SurrogateOutput]
-TRUST_REGIONS: dict[str, Surrogate] = {}
+TRUST_REGIONS: Registry[Surrogate] = Registry("trust region", field="trust_region")
 
 
 def register_trust_region(name: str) -> Callable[[Surrogate], Surrogate]:
     """Register a trust region under ``name`` (the value of ``AlgorithmConfig.trust_region``)."""
 
-    def deco(fn: Surrogate) -> Surrogate:
-        TRUST_REGIONS[name] = fn
-        return fn
-
-    return deco
+    return TRUST_REGIONS.register(name)
 
 
 def _ratio(inp: SurrogateInputs) -> Tensor:
