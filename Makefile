@@ -12,13 +12,12 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test install system bench clean
 
-$(STAMP): pyproject.toml setup.py
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	# torch first, from the pinned CPU wheel, so no dependency pulls a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[train,docker,dev]'
-	touch $(STAMP)
+# The extras `make` installs (add an integration's extra here so the suite can test it).
+EXTRAS := train,docker,dev
+
+$(STAMP): pyproject.toml setup.py scripts/install.sh
+	@bash scripts/install.sh $(PYTHON) '$(EXTRAS)'
+	@touch $(STAMP)
 
 install: $(STAMP)
 
