@@ -32,12 +32,65 @@ Job = tuple[int, str, Any, dict]  # (index, completion text, reference, extra ke
 _LIVE_POOLS: "weakref.WeakSet[ScoringPool]" = weakref.WeakSet()
 
 
-def _context() -> mp.context.BaseContext:
+def _main_has_file() -> bool:
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    path = getattr(main, "__file__", None)
+    return spec_name is not None or (isinstance(path, str) and os.path.isfile(path))
+
+
+def _context(needs_main: bool = False) -> mp.context.BaseContext:
     # forkserver: workers fork from a clean, pre-imported server, never from a parent that may
     # hold threads (torch, tokenizers) — fork from such a parent can deadlock in the child.
+    if needs_main and not _main_has_file():
+        return mp.get_context("fork")  # the verifier's class lives only in this process's memory
     if sys.platform.startswith("linux"):
         return mp.get_context("forkserver")
     return mp.get_context("spawn")
+
+
+_starting = threading.local()  # set while this thread starts one of our workers
+_filter_installed = False
+_filter_lock = threading.Lock()
+
+
+def _install_main_filter() -> None:
+    """Wrap ``multiprocessing.spawn.get_preparation_data`` so that *our* worker starts (flagged
+    per thread) leave out the "re-import ``__main__``" step; every other process start is as before."""
+    global _filter_installed
+    with _filter_lock:
+        if _filter_installed:
+            return
+        from multiprocessing import spawn
+
+        original = spawn.get_preparation_data
+
+        def get_preparation_data(name: str) -> dict:
+            data = original(name)
+            if getattr(_starting, "hide_main", False):
+                data.pop("init_main_from_path", None)
+                data.pop("init_main_from_name", None)
+            return data
+
+        spawn.get_preparation_data = get_preparation_data
+        _filter_installed = True
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its parent (the forkserver) exits."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        parent = os.getppid()
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(0)
+    except (OSError, AttributeError):  # no libc prctl here: the pipe EOF still ends the loop
+        pass
 
 
 def _limit_memory(memory_mb: int | None) -> None:
@@ -54,6 +107,7 @@ def _limit_memory(memory_mb: int | None) -> None:
 
 def _worker_main(conn: Connection, payload: bytes, memory_mb: int | None) -> None:
     """Worker loop: receive a job, score it with the verifier's slow path, send the Score back."""
+    _die_with_parent()
     _limit_memory(memory_mb)
     verifier = pickle.loads(payload)
     while True:
@@ -81,11 +135,15 @@ def _worker_main(conn: Connection, payload: bytes, memory_mb: int | None) -> Non
 
 
 class _Worker:
-    def __init__(self, ctx: mp.context.BaseContext, payload: bytes, memory_mb: int | None) -> None:
+    def __init__(self, ctx: mp.context.BaseContext, payload: bytes, memory_mb: int | None, hide_main: bool) -> None:
         parent, child = ctx.Pipe(duplex=True)
         self.conn = parent
         self.proc = ctx.Process(target=_worker_main, args=(child, payload, memory_mb), daemon=True)
-        self.proc.start()
+        _starting.hide_main = hide_main
+        try:
+            self.proc.start()
+        finally:
+            _starting.hide_main = False
         child.close()
         self.job: Job | None = None
         self.deadline = 0.0
@@ -101,17 +159,6 @@ class _Worker:
         except OSError:
             pass
 
-    def stop(self) -> None:
-        try:
-            self.conn.send(None)
-            self.proc.join(timeout=1)
-        except (OSError, BrokenPipeError, ValueError):
-            pass
-        if self.proc.is_alive():
-            self.kill()
-        else:
-            self.conn.close()
-
 
 class ScoringPool:
     """A fixed number of verifier worker processes with per-item deadlines (see module docstring)."""
@@ -120,7 +167,11 @@ class ScoringPool:
         self.size = max(1, int(workers))
         self.memory_mb = memory_mb
         self._payload = pickle.dumps(verifier)
-        self._ctx = _context()
+        # A pickle names the module of every class in it: "__main__" only when the script defines one.
+        self._hide_main = b"__main__" not in self._payload
+        if self._hide_main:
+            _install_main_filter()
+        self._ctx = _context(needs_main=not self._hide_main)
         # The forkserver starts once per process and keeps its first preload list, so preload what
         # every registered verifier wants, not just this one: a string pool started first must
         # not leave later math workers paying sympy's import on their first item.
@@ -135,7 +186,7 @@ class ScoringPool:
         _LIVE_POOLS.add(self)
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._ctx, self._payload, self.memory_mb)
+        return _Worker(self._ctx, self._payload, self.memory_mb, self._hide_main)
 
     def map(
         self,
@@ -145,7 +196,17 @@ class ScoringPool:
     ) -> dict[int, Score]:
         """Score every job; returns ``{index: Score}``. A job past ``timeout`` seconds is killed."""
         with self._lock:
-            return self._map(deque(jobs), float(timeout), on_result)
+            try:
+                return self._map(deque(jobs), float(timeout), on_result)
+            except BaseException:  # KeyboardInterrupt, SystemExit from a signal handler, ...
+                self._kill_busy()  # their items are abandoned: never let them grind on for minutes
+                raise
+
+    def _kill_busy(self) -> None:
+        for w in self._workers:
+            if w.job is not None:
+                w.kill()
+        self._workers = [w for w in self._workers if w.job is None]
 
     def _map(self, pending: deque, timeout: float, on_result: Callable[[int, Score], None] | None) -> dict[int, Score]:
         results: dict[int, Score] = {}
@@ -201,10 +262,25 @@ class ScoringPool:
         return results
 
     def close(self) -> None:
+        """Stop every worker: idle ones are asked to exit, any still running after 1 s are killed."""
         with self._lock:
             for w in self._workers:
-                w.stop()
+                try:
+                    w.conn.send(None)
+                except (OSError, BrokenPipeError, ValueError):
+                    pass
+            deadline = time.monotonic() + 1.0
+            for w in self._workers:
+                w.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+                if w.proc.is_alive():
+                    w.kill()
+                else:
+                    w.conn.close()
             self._workers = []
+
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (for tests and process-table checks)."""
+        return [w.proc.pid for w in self._workers if w.proc.pid is not None]
 
     def __repr__(self) -> str:
         return f"ScoringPool(workers={self.size}, live={len(self._workers)}, replaced={self.replaced})"
