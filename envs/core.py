@@ -31,6 +31,30 @@ from rlvr.verifiers import STATUSES
 MAX_CONTENT_CHARS = 1_000_000
 
 
+class _DefaultPrompt:
+    """The type of :data:`DEFAULT_PROMPT`: "use the environment's own default system prompt"."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_PROMPT"
+
+    def __reduce__(self) -> str:  # one instance per process, also after pickling
+        return "DEFAULT_PROMPT"
+
+
+#: The ``system_prompt`` default: the class's ``DEFAULT_SYSTEM_PROMPT``. ``None`` or ``""`` means none.
+DEFAULT_PROMPT: Any = _DefaultPrompt()
+
+
+class _MultiTurn:
+    """``multi_turn`` unless a class sets it: an instance is multi-turn when ``max_turns > 1``.
+
+    Read on the class (before any instance exists) it answers False, as before.
+    """
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> bool:
+        return False if obj is None else obj.max_turns > 1
+
+
 @dataclass
 class Turn:
     """What the environment does in reply to one model message (returned by ``respond``).
@@ -71,16 +95,21 @@ class TextEnv(gym.Env[list, str]):
 
     ``areset``/``astep`` are the async twins: final scoring awaits the shared verifier pools
     without holding a thread, so hundreds of episodes can run concurrently with ``asyncio.gather``.
+
+    ``system_prompt``: left out, the class's ``DEFAULT_SYSTEM_PROMPT`` opens every episode;
+    a string replaces it; ``None`` (``-E system_prompt=null`` on the CLI) or ``""`` removes it.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
     #: One line for ``rlvr envs list``.
     description: ClassVar[str] = ""
-    #: True when an episode can take more than one model message.
-    multi_turn: ClassVar[bool] = False
+    #: True when an episode can take more than one model message: derived from ``max_turns``
+    #: (a subclass may still set it to a constant).
+    multi_turn = _MultiTurn()
     #: True when ``respond`` blocks (runs programs, waits on I/O): ``astep`` then runs it in a thread.
     blocking_respond: ClassVar[bool] = False
 
+    #: The system message opening every episode unless ``system_prompt=`` says otherwise.
     DEFAULT_SYSTEM_PROMPT: ClassVar[str | None] = None
 
     def __init__(
@@ -88,7 +117,7 @@ class TextEnv(gym.Env[list, str]):
         tasks: TaskSource,
         rubric: Rubric,
         *,
-        system_prompt: str | None = None,
+        system_prompt: str | None = DEFAULT_PROMPT,
         max_turns: int = 1,
         render_mode: str | None = None,
     ) -> None:
@@ -100,7 +129,9 @@ class TextEnv(gym.Env[list, str]):
             raise ConfigError("render_mode", f"{render_mode!r} is not supported", f"choose from {self.metadata['render_modes']}")
         self.tasks = tasks
         self.rubric = rubric
-        self.system_prompt = self.DEFAULT_SYSTEM_PROMPT if system_prompt is None else system_prompt
+        if system_prompt is not DEFAULT_PROMPT and system_prompt is not None and not isinstance(system_prompt, str):
+            raise ConfigError("system_prompt", f"must be a string or None (no system message), got {type(system_prompt).__name__}")
+        self.system_prompt = self.DEFAULT_SYSTEM_PROMPT if system_prompt is DEFAULT_PROMPT else system_prompt
         self.max_turns = max_turns
         self.render_mode = render_mode
         self.observation_space = ChatMessages(ROLES, max_content_length=MAX_CONTENT_CHARS)

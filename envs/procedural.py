@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from rlvr.envs.generators.base import GeneratorConfig, TaskGenerator, get_generator
 from rlvr.envs.rewards import Component
+from rlvr.envs.core import DEFAULT_PROMPT
 from rlvr.envs.single_turn import SingleTurnEnv, format_component
 from rlvr.envs.sources import Curriculum, ProceduralSource, TaskSource
 from rlvr.envs.task import Task
@@ -38,7 +39,7 @@ class ProceduralEnv(SingleTurnEnv):
         format_weight: float = 0.0,
         rewards: Mapping[str, Any] | None = None,
         reward_weights: Mapping[str, float] | None = None,
-        system_prompt: str | None = None,
+        system_prompt: str | None = DEFAULT_PROMPT,
         render_mode: str | None = None,
     ) -> None:
         overrides = {} if difficulty is None else {"difficulty": difficulty}

@@ -17,8 +17,8 @@ point is malformed, clashes with another id, or fails to import is recorded with
 
 from __future__ import annotations
 
-import difflib
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -28,6 +28,7 @@ import gymnasium as gym
 from gymnasium.envs.registration import parse_env_id
 
 from rlvr.errors import ConfigError, RlvrError
+from rlvr.registry import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -213,13 +214,32 @@ def resolve_env_id(env_id: str) -> str:
     known = env_ids(include_broken=True)
     if env_id in known:
         return env_id
-    lowered = {k.lower(): k for k in known}
-    if env_id.lower() in lowered:
-        hint = f"did you mean {lowered[env_id.lower()]!r}?"
-    else:
-        close = difflib.get_close_matches(env_id, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else "run `rlvr envs list` to see every environment"
+    near = suggest_env_id(env_id, known)
+    hint = f"did you mean {near!r}?" if near else "run `rlvr envs list` to see every environment"
     raise ConfigError("env", f"unknown environment {env_id!r}", hint)
+
+
+def suggest_env_id(env_id: str, known: list[str] | None = None) -> str | None:
+    """The registered id closest to ``env_id``: same id up to case first, then same name at
+    another version (``ux/Reverse-V0`` -> ``ux/Reverse-v0``, ``rlvr/Math-v1`` -> ``rlvr/Math-v0``),
+    then the closest spelling. Over rlvr's registry, never a bare Gymnasium name."""
+    known = env_ids(include_broken=True) if known is None else known
+    folded = {k.lower(): k for k in known}
+    if env_id.lower() in folded:
+        return folded[env_id.lower()]
+    base = _VERSION.sub("", env_id).lower()
+    same_name = sorted((k for k in known if _VERSION.sub("", k).lower() == base), key=_version_of, reverse=True)
+    if same_name:
+        return same_name[0]
+    return did_you_mean(env_id, known)
+
+
+_VERSION = re.compile(r"-v\d+$", re.IGNORECASE)
+
+
+def _version_of(env_id: str) -> int:
+    m = _VERSION.search(env_id)
+    return int(m.group(0)[2:]) if m else -1
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:
@@ -243,5 +263,6 @@ __all__ = [
     "env_record",
     "broken_plugins",
     "resolve_env_id",
+    "suggest_env_id",
     "make",
 ]

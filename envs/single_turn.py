@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping, Sequence
 
-from rlvr.envs.core import TextEnv, Turn
+from rlvr.envs.core import DEFAULT_PROMPT, TextEnv, Turn
 from rlvr.envs.rewards import Component, Rubric
 from rlvr.envs.sources.base import TaskSource
 from rlvr.envs.task import Task
@@ -26,7 +26,9 @@ class SingleTurnEnv(TextEnv):
     """One question, one answer; the answer is scored by the rubric's final components.
 
     ``tasks`` is any task source; ``rewards``/``reward_weights`` adjust the default components
-    (see :meth:`rlvr.envs.rewards.Rubric.build`).
+    (see :meth:`rlvr.envs.rewards.Rubric.build`). The default system prompt is
+    :data:`THINK_ANSWER_PROMPT` (reason in ``<think>``, answer in ``<answer>``); pass your own
+    string, or ``system_prompt=None`` for none when the task's prompt gives its own instructions.
     """
 
     DEFAULT_SYSTEM_PROMPT: ClassVar[str | None] = THINK_ANSWER_PROMPT
@@ -38,7 +40,7 @@ class SingleTurnEnv(TextEnv):
         *,
         rewards: Mapping[str, Any] | None = None,
         reward_weights: Mapping[str, float] | None = None,
-        system_prompt: str | None = None,
+        system_prompt: str | None = DEFAULT_PROMPT,
         render_mode: str | None = None,
     ) -> None:
         rubric = Rubric.build(components, rewards, reward_weights, primary="correct")

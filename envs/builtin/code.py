@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from rlvr.envs import scoring
-from rlvr.envs.core import TextEnv, Turn
+from rlvr.envs.core import DEFAULT_PROMPT, TextEnv, Turn
 from rlvr.envs.registry import register_env
 from rlvr.envs.rewards import Component, Rubric
 from rlvr.envs.sources import as_source
@@ -58,7 +58,7 @@ class CodeEnv(TextEnv):
         max_feedback_chars: int = 2000,
         rewards: Mapping[str, Any] | None = None,
         reward_weights: Mapping[str, float] | None = None,
-        system_prompt: str | None = None,
+        system_prompt: str | None = DEFAULT_PROMPT,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or not 1 <= max_attempts <= 50:
@@ -77,7 +77,7 @@ class CodeEnv(TextEnv):
             reward_weights,
             primary="correct",
         )
-        super().__init__(source, rubric, system_prompt=SYSTEM_PROMPT if system_prompt is None else system_prompt, max_turns=max_attempts, render_mode=render_mode)
+        super().__init__(source, rubric, system_prompt=SYSTEM_PROMPT if system_prompt is DEFAULT_PROMPT else system_prompt, max_turns=max_attempts, render_mode=render_mode)
         self.max_attempts = max_attempts
         self.max_feedback_chars = max_feedback_chars
         self._attempts = 0

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from rlvr.envs.core import TextEnv, Turn
+from rlvr.envs.core import DEFAULT_PROMPT, TextEnv, Turn
 from rlvr.envs.generators.base import GeneratorConfig, Problem, TaskGenerator, get_generator, register_generator
 from rlvr.envs.registry import register_env
 from rlvr.envs.rewards import Component, Rubric
@@ -94,7 +94,7 @@ class GuessNumberEnv(TextEnv):
         curriculum: bool | Mapping[str, Any] = False,
         rewards: Mapping[str, Any] | None = None,
         reward_weights: Mapping[str, float] | None = None,
-        system_prompt: str | None = None,
+        system_prompt: str | None = DEFAULT_PROMPT,
         render_mode: str | None = None,
     ) -> None:
         gen = get_generator("guess_number", config, **({} if difficulty is None else {"difficulty": difficulty}))

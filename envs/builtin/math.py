@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from rlvr.envs.registry import register_env
 from rlvr.envs.rewards import Component
+from rlvr.envs.core import DEFAULT_PROMPT
 from rlvr.envs.single_turn import SingleTurnEnv, format_component
 from rlvr.envs.sources import as_source
 from rlvr.envs.task import Task
@@ -43,7 +44,7 @@ class MathEnv(SingleTurnEnv):
         math_options: Mapping[str, Any] | None = None,
         rewards: Mapping[str, Any] | None = None,
         reward_weights: Mapping[str, float] | None = None,
-        system_prompt: str | None = None,
+        system_prompt: str | None = DEFAULT_PROMPT,
         render_mode: str | None = None,
     ) -> None:
         source = as_source(sample_tasks_path() if tasks is None else tasks, prompt_key=prompt_key, reference_key=reference_key)

@@ -21,7 +21,7 @@ import asyncio
 from importlib import resources
 from typing import Any, Mapping
 
-from rlvr.envs.core import TextEnv, Turn
+from rlvr.envs.core import DEFAULT_PROMPT, TextEnv, Turn
 from rlvr.envs.registry import register_env
 from rlvr.envs.rewards import Component, Rubric
 from rlvr.envs.sandboxes import as_limits, shared_sandbox
@@ -73,7 +73,7 @@ class PythonToolEnv(TextEnv):
         tool_role: str = "tool",
         rewards: Mapping[str, Any] | None = None,
         reward_weights: Mapping[str, float] | None = None,
-        system_prompt: str | None = None,
+        system_prompt: str | None = DEFAULT_PROMPT,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(max_tool_calls, bool) or not isinstance(max_tool_calls, int) or not 0 <= max_tool_calls <= 100:
@@ -92,7 +92,7 @@ class PythonToolEnv(TextEnv):
             reward_weights,
             primary="correct",
         )
-        prompt = SYSTEM_PROMPT.format(budget=max_tool_calls) if system_prompt is None else system_prompt
+        prompt = SYSTEM_PROMPT.format(budget=max_tool_calls) if system_prompt is DEFAULT_PROMPT else system_prompt
         # Each call may be refused once at the budget; then one more message is the final answer.
         super().__init__(source, rubric, system_prompt=prompt, max_turns=max_tool_calls + 2, render_mode=render_mode)
         self.max_tool_calls = max_tool_calls
