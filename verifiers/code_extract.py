@@ -7,7 +7,10 @@ Rules, in order (reasoning before a final ``</think>`` is dropped first):
    ``javascript``/``js``/``node``; ``bash``/``sh``/``shell``; and any alias the sandbox's language
    registry adds);
 2. else the last fenced block with no info string;
-3. else, when the completion has no fence at all and ``raw`` is allowed, the whole text;
+3. else, when the completion has no fence at all and ``raw`` is allowed, the whole text — if it
+   reads as a program in the language (``PLAUSIBLE``: Python must parse and do more than name
+   a value; C/C++ must define ``main``; JavaScript must reach ``console`` or ``process``), so
+   prose without code is ``no_answer`` rather than a program that fails;
 4. else nothing (blocks in other languages only, or nothing but whitespace).
 
 An opening fence left unclosed (a generation cut off mid-block) runs to the end of the text.
@@ -15,8 +18,10 @@ An opening fence left unclosed (a generation cut off mid-block) runs to the end 
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from rlvr.sandbox import get_language
 
@@ -79,8 +84,33 @@ def extract_program(text: str, language: str = "python", raw: bool = True) -> Ex
         wanted = get_language(language).name
         return Extracted(None, f"no ```{wanted} block (found ```{', ```'.join(dict.fromkeys(others))})")
     if raw and text.strip():
+        name = get_language(language).name
+        check = PLAUSIBLE.get(name)
+        if check is not None and not check(text):
+            return Extracted(None, f"no code block, and the text is not a {name} program")
         return Extracted(text.strip("\n"), "raw")
     return Extracted(None, "no code block" if not raw else "empty completion")
+
+
+def _python_program(text: str) -> bool:
+    """Parses, and has a statement that does something (not only a bare name or constant: prose like 'Hello')."""
+    try:
+        tree = ast.parse(text, "<completion>", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return False
+    return any(not (isinstance(s, ast.Expr) and isinstance(s.value, (ast.Constant, ast.Name))) for s in tree.body)
+
+
+_C_MAIN = re.compile(r"\bmain\s*\(")
+_JS_IO = re.compile(r"\b(?:console|process)\s*\.")
+
+#: Language -> "does this fence-less text read as a program?" Languages without an entry take any text.
+PLAUSIBLE: dict[str, Callable[[str], bool]] = {
+    "python": _python_program,
+    "c": lambda text: _C_MAIN.search(text) is not None,
+    "cpp": lambda text: _C_MAIN.search(text) is not None,
+    "javascript": lambda text: _JS_IO.search(text) is not None,
+}
 
 
 def _dedent_block(body: str) -> str:
@@ -90,4 +120,4 @@ def _dedent_block(body: str) -> str:
     return textwrap.dedent(body).strip("\n") + "\n"
 
 
-__all__ = ["Extracted", "extract_program", "fence_tags"]
+__all__ = ["Extracted", "PLAUSIBLE", "extract_program", "fence_tags"]

@@ -327,6 +327,8 @@ class Tester:
         self.deadline = None
         self.fault = None
         self.last_call = None
+        self.last_shown = ""  # the call in progress or last made, and what came of it: for feedback
+        self.last_result = ""
         self.raised = None
         self.stopped = False
         self.t0 = 0.0
@@ -448,6 +450,7 @@ class Tester:
             raise TypeError("cannot pass these arguments (%s) to the program: only plain data crosses to it" % kinds) from None
         shown = "%s(%s)" % (name, ", ".join([short_repr(a, 60) for a in args] + ["%s=%s" % (k, short_repr(v, 60)) for k, v in kwargs.items()]))
         deadline = self.deadline if self.deadline is not None else self._time.monotonic() + self.time_limit
+        self.last_shown, self.last_result = shown, ""
         if self.pid is None:
             problem = self.spawn(deadline)
             if problem is not None:
@@ -466,10 +469,12 @@ class Tester:
         if reply is None:
             self._fault("error", "the program's process ended during %s%s" % (shown, _exit_text(self.kill_child())))
         if reply[0] == "value" and len(reply) == 2:
-            self.last_call = "%s returned %s" % (shown, short_repr(reply[1]))
+            self.last_result = "returned %s" % short_repr(reply[1])
+            self.last_call = "%s %s" % (shown, self.last_result)
             return reply[1]
         if reply[0] == "raised" and len(reply) == 3 and type(reply[1]) is str and type(reply[2]) is str:
-            what = "%s raised %s: %s" % (shown, reply[1][:80], reply[2][:300])
+            self.last_result = "raised %s: %s" % (reply[1][:80], reply[2][:300])
+            what = "%s %s" % (shown, self.last_result)
             self.last_call = what
             self.raised = _exception(reply[1], what)
             raise self.raised
@@ -479,6 +484,7 @@ class Tester:
 
     def _fault(self, verdict, message):
         self.fault = (verdict, message)
+        self.last_result = message
         raise CandidateFault(verdict, message)
 
     def stub(self, name):
@@ -496,6 +502,7 @@ class Tester:
         if self.stopped:
             return False
         self.current, self.fault, self.last_call, self.raised = k, None, None, None
+        self.last_shown, self.last_result = "", ""
         self.t0 = self._time.monotonic()
         self.deadline = self.t0 + self.time_limit
         return True
@@ -514,14 +521,14 @@ class Tester:
             verdict, message = "error", "%s: %s" % (_type_name(type(exc)), _safe_str(exc)[:300])
         if verdict != "pass" and self.last_call and self.last_call not in message:
             message = (message + "; " if message else "") + self.last_call
-        self.record(k, verdict, message, ms)
+        self.record(k, verdict, message, ms, self.last_shown, self.last_result)
         self.current, self.deadline, self.fault = None, None, None
 
-    def record(self, k, verdict, message, ms=0.0):
+    def record(self, k, verdict, message, ms=0.0, call="", result=""):
         if k in self.verdicts:
             return
         self.verdicts[k] = verdict
-        self.emit({"t": k, "v": verdict, "m": message[:600], "ms": ms})
+        self.emit({"t": k, "v": verdict, "m": message[:600], "ms": ms, "c": call[:400], "r": result[:400]})
         if verdict != "pass" and self.stop_first:
             self.stopped = True
 

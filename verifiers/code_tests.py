@@ -48,6 +48,10 @@ class TestResult:
     message:  why, in one line ("expected '3', got '4'").
     label:    what the test is (the assert statement's first line, or the case's stdin).
     ms:       time the sandbox measured for it (0 when unknown).
+    input, expected, got: the same facts taken apart, each already shortened for display, so a
+              caller can choose what to reveal (an environment's feedback): the case's stdin or
+              the call made, the expected output or the assert statement, and what the program
+              printed or returned (or how it failed). Empty when unknown.
     """
 
     __test__ = False  # not a pytest class
@@ -57,6 +61,9 @@ class TestResult:
     message: str = ""
     label: str = ""
     ms: float = 0.0
+    input: str = ""
+    expected: str = ""
+    got: str = ""
 
     @property
     def passed(self) -> bool:

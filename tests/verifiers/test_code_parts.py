@@ -227,3 +227,34 @@ def test_detail_lists_failures_first_groups_repeats_and_ranges_passes():
         "cases 6-7: not run: stopped",
         "passed: cases 1, 3-4",
     ]
+
+
+@pytest.mark.parametrize("text,language", [
+    ("I don't know how to solve this.", "python"),
+    ("Hello", "python"),
+    ("42", "python"),
+    ("The answer is: use a loop over the list.", "python"),
+    ("Use two nested loops and print the sum.", "c"),
+    ("Read the numbers and print the largest one.", "cpp"),
+    ("Sort the array, then take the middle element.", "javascript"),
+])
+def test_prose_without_a_code_block_is_no_program(text, language):
+    got = extract_program(text, language)
+    assert got.program is None and f"not a {language} program" in got.how
+
+
+@pytest.mark.parametrize("text,language", [
+    ("x = int(input())\nprint(x * 2)", "python"),
+    ("def f(a):\n    return a", "python"),
+    ("#include <stdio.h>\nint main(void) { puts(\"hi\"); }", "c"),
+    ("int main() { return 0; }", "cpp"),
+    ("console.log(1)", "javascript"),
+])
+def test_a_fenceless_program_is_still_the_program(text, language):
+    assert extract_program(text, language).program == text
+
+
+def test_a_code_completion_without_a_program_scores_no_answer_not_wrong():
+    v = CodeVerifier()
+    s = v.score("Sorry, I can't write this program.", {"kind": "io", "cases": [{"stdin": "", "stdout": "1\n"}]})
+    assert s.status == "no_answer" and s.reward == 0.0 and "not a python program" in s.detail
