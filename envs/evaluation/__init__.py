@@ -6,7 +6,7 @@
     >>> report.pass_at_1, report.pass_at_k                             # doctest: +SKIP
 
 The same as ``rlvr eval ENV_ID --policy SPEC -n N -k K``. Importing this package never imports
-torch; ``hf:`` policies import it when they load their model.
+torch; ``hf:`` policies (from the trainer room) import it when they load their model.
 """
 
 from rlvr.envs.evaluation.episode import UNSCORED_STATUSES, EpisodeRecord, run_episode
@@ -21,7 +21,6 @@ from rlvr.envs.evaluation.metrics import (
 )
 from rlvr.envs.evaluation.policies import (
     Completion,
-    HFPolicy,
     OpenAIPolicy,
     Policy,
     PolicyCallFailed,
@@ -62,7 +61,6 @@ __all__ = [
     "PolicyOptions",
     "SamplingParams",
     "Completion",
-    "HFPolicy",
     "OpenAIPolicy",
     "PythonPolicy",
     "make_policy",

@@ -149,7 +149,9 @@ class EvalRun:
         if output_path is not None and output_path.is_dir():
             raise ConfigError("output", f"{output} is a directory", "pass a file path such as DIR/rollouts.jsonl")
         self.env_id, self.n, self.k, self.seed = env_id, n, k, seed
-        self.sampling = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ConfigError("max_tokens", f"must be an integer >= 1, got {max_tokens!r}")
+        self.sampling = SamplingParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p)
         self.env_kwargs = dict(env_kwargs or {})
         self.workers = min(concurrency, n * k)
         self.policy = make_policy(policy, PolicyOptions(concurrency=self.workers, request_timeout=request_timeout,
@@ -178,7 +180,7 @@ class EvalRun:
     def settings(self) -> dict[str, Any]:
         """The run's settings as recorded in summary.json."""
         s = self.sampling
-        return {"concurrency": self.workers, "seed": self.seed, "max_tokens": s.max_tokens, "temperature": s.temperature,
+        return {"concurrency": self.workers, "seed": self.seed, "max_tokens": s.max_new_tokens, "temperature": s.temperature,
                 "top_p": s.top_p, "max_turns": self.max_turns, "env_kwargs": self.env_kwargs}
 
     async def arun(self) -> None:

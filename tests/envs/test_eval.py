@@ -423,7 +423,7 @@ def test_openai_unreachable_server_is_a_clear_error():
         evaluate(ENV_ID, policy, n=2)
 
 
-# ---------------------------------------------------------------- batching, CLI, hf
+# ---------------------------------------------------------------- batching, CLI
 
 
 def test_micro_batcher_serves_concurrent_requests_in_one_batch():
@@ -461,33 +461,6 @@ def test_cli_bad_env_id_exits_2_with_one_line():
                         "-n", "1", "-q"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     assert "env_id" in r.stderr and "Traceback" not in r.stderr
-
-
-@pytest.mark.train
-def test_hf_policy_generates_with_a_tiny_local_model_and_both_backends_agree(tmp_path):
-    from rlvr.envs.evaluation import HFPolicy
-    from rlvr.trainer.tiny import tiny_model, tiny_tokenizer
-
-    tokenizer = tiny_tokenizer()
-    tiny_model(tokenizer).save_pretrained(tmp_path / "tiny")
-    tokenizer.save_pretrained(tmp_path / "tiny")
-    out = tmp_path / "rollouts.jsonl"
-    auto = make_policy(f"hf:{tmp_path / 'tiny'}")
-    report = evaluate(ENV_ID, auto, n=1, k=2, concurrency=2, max_tokens=6, temperature=0, output=out)
-    assert auto.backend == "engine"  # rlvr.trainer.engine is installed here, so hf: uses it
-    assert report.episodes_done == 2 and set(report.status_counts) <= {"ok", "wrong", "no_answer"}
-    assert not report.tokens_estimated
-    assert 0 < report.completion_tokens <= 2 * 6 and report.prompt_tokens > 2 * 20
-    rows = sorted((json.loads(line) for line in out.read_text().splitlines()), key=lambda r: (r["task_index"], r["sample"]))
-    assert all(r["messages"][-1]["role"] == "assistant" for r in rows)
-
-    # Greedy decoding: model.generate on the padded batch gives the same text and token counts.
-    plain = HFPolicy(tmp_path / "tiny", concurrency=2, backend="generate")
-    again = evaluate(ENV_ID, plain, n=1, k=2, concurrency=2, max_tokens=6, temperature=0, output=tmp_path / "g.jsonl")
-    rows_g = sorted((json.loads(line) for line in (tmp_path / "g.jsonl").read_text().splitlines()), key=lambda r: (r["task_index"], r["sample"]))
-    assert plain.backend == "generate" and sum(plain.batch_sizes) == 2
-    assert [r["messages"] for r in rows_g] == [r["messages"] for r in rows]
-    assert (again.prompt_tokens, again.completion_tokens) == (report.prompt_tokens, report.completion_tokens)
 
 
 SIGINT_MODULE = '''

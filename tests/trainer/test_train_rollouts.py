@@ -39,7 +39,8 @@ class ScriptedBackend:
             if self.stop and len(ids) < params.max_new_tokens:
                 ids = ids + [self.tokenizer.eos_token_id]
                 reason = "stop"
-            out.append(Completion(i, list(p), ids, text, [-0.25] * len(ids), reason))
+            out.append(Completion(text, token_ids=ids, logprobs=[-0.25] * len(ids), finish_reason=reason, index=i,
+                                  prompt_ids=list(p)))
         return out
 
 

@@ -9,7 +9,7 @@ greedy decoding gives exactly ``model.generate``'s tokens. ``generate_for_trl`` 
 """
 
 from .engine import RolloutEngine
-from .params import Completion, SamplingParams
+from rlvr.envs.generation import Completion, SamplingParams
 from .trl_rollout import generate_for_trl, make_rollout_func, sampling_params_from_trl
 
 __all__ = [

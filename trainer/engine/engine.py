@@ -30,12 +30,12 @@ from typing import Any
 
 import torch
 
+from rlvr.envs.generation import Completion, SamplingParams
 from rlvr.errors import ConfigError, InputError, RlvrError
 
 from .arch import inspect_model
 from .graphs import CapturedStep
 from .kv_cache import attention_configs, engine_attention
-from .params import Completion, SamplingParams
 from .sampling import sample_next
 from .state import STOPPED, RowParams, SlotState
 from .stops import StopStringMatcher, safe_decode

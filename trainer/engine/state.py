@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .kv_cache import SlotKVCache
-from .params import SamplingParams
+from rlvr.envs.generation import SamplingParams
 
 # finish codes kept on the device
 RUNNING, STOPPED, LENGTH = 0, 1, 2

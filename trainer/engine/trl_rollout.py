@@ -14,7 +14,7 @@ from typing import Any
 from rlvr.errors import ConfigError
 
 from .engine import RolloutEngine
-from .params import SamplingParams
+from rlvr.envs.generation import SamplingParams
 
 
 def sampling_params_from_trl(args: Any, **overrides: Any) -> SamplingParams:

@@ -9,14 +9,12 @@ its event loop (clients and background tasks belong to a loop, so they are made 
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from rlvr.envs.generation import Completion, Message, SamplingParams, estimate_prompt_tokens, estimate_tokens
 from rlvr.errors import ConfigError, RlvrError
-
-Message = Mapping[str, str]
 
 
 class PolicyError(RlvrError, RuntimeError):
@@ -32,43 +30,6 @@ class PolicyCallFailed(RlvrError, RuntimeError):
 
     The runner records that episode with status ``policy_error`` and carries on with the others.
     """
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How to sample one assistant message; the same for every call of a run."""
-
-    max_tokens: int = 512
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ConfigError("max_tokens", f"must be >= 1, got {self.max_tokens}")
-        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
-            raise ConfigError("temperature", f"must be a finite number >= 0, got {self.temperature}", "use 0 for greedy decoding")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError("top_p", f"must be in (0, 1], got {self.top_p}")
-
-    def with_seed(self, seed: int | None) -> "SamplingParams":
-        """The same parameters with another sampling seed (one per episode turn)."""
-        return SamplingParams(self.max_tokens, self.temperature, self.top_p, seed)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One assistant message and what it cost.
-
-    ``estimated`` is True when the token counts are a text-length estimate rather than counts
-    from a tokenizer or the server's ``usage`` field.
-    """
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    estimated: bool = False
-    finish_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,21 +78,6 @@ class Policy(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free token count: the larger of the word count and characters / 4.
-
-    Used only when neither a tokenizer nor the server reports usage; reports mark such counts
-    as estimated. Four characters per token is the usual rule of thumb for English BPE vocabularies;
-    the word count keeps short, space-separated answers from being undercounted.
-    """
-    return max(len(text.split()), math.ceil(len(text) / 4))
-
-
-def estimate_prompt_tokens(messages: Sequence[Message]) -> int:
-    """:func:`estimate_tokens` over every message's content."""
-    return sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
 
 
 __all__ = [

@@ -97,7 +97,7 @@ class OpenAIPolicy(Policy):
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-            "max_tokens": sampling.max_tokens,
+            "max_tokens": sampling.max_new_tokens,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             **self.extra_body,
@@ -155,9 +155,10 @@ def _parse(r: Any, messages: Sequence[Message]) -> Completion | str:
     prompt_tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
     completion_tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
     if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
-        return Completion(text, prompt_tokens, completion_tokens, estimated=False, finish_reason=choice.get("finish_reason"))
-    return Completion(text, estimate_prompt_tokens(messages), estimate_tokens(text), estimated=True,
-                      finish_reason=choice.get("finish_reason"))
+        return Completion(text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, estimated=False,
+                          finish_reason=choice.get("finish_reason"))
+    return Completion(text, prompt_tokens=estimate_prompt_tokens(messages), completion_tokens=estimate_tokens(text),
+                      estimated=True, finish_reason=choice.get("finish_reason"))
 
 
 def _snippet(r: Any, limit: int = 300) -> str:
