@@ -21,6 +21,6 @@ for room in ROOMS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"": ["*.json", "*.jsonl", "*.yaml", "*.jinja", "*.txt"]},
+    package_data={"": ["*.json", "*.jsonl", "*.yaml", "*.jinja", "*.txt", "*.js", "*.css"]},
     include_package_data=True,
 )

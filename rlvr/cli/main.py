@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "rlvr.cli.sandbox",
     "rlvr.cli.envs",
     "rlvr.cli.train",
+    "rlvr.cli.report",
 ]
 
 app = typer.Typer(
