@@ -41,6 +41,7 @@ from rlvr.envs.registry import (
 )
 from rlvr.envs.check import CheckReport, EnvCheckError, check
 from rlvr.envs.describe import EnvInfo, describe
+from rlvr.envs.trl_export import reward_funcs, to_dataset
 
 discover_plugins()
 
@@ -81,4 +82,6 @@ __all__ = [
     "EnvCheckError",
     "describe",
     "EnvInfo",
+    "to_dataset",
+    "reward_funcs",
 ]
