@@ -2,8 +2,10 @@
 
 An environment instance per concurrent episode is cheap; a sandbox (warm worker processes) is
 not. Environments therefore ask :func:`shared_sandbox` for theirs, and every environment with the
-same backend and limits shares one. The sandbox room is imported only when a sandbox is first
-needed, so listing or checking text-only environments never touches it.
+same backend and limits shares one. Sharing warm workers shares no state: every run starts
+fresh (the sandbox's per-run isolation), so each episode — and each call within it — sees a
+clean sandbox. The sandbox room is imported only when a sandbox is first needed, so listing or
+checking text-only environments never touches it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ program is the completion's last fenced block in the language (:mod:`~rlvr.verif
 Scores: ``ok`` (reward 1) when every test passes; otherwise ``wrong`` or ``timeout`` (the first
 failing test's verdict) with reward 0, or the fraction passed with ``reward_mode="fraction"``;
 ``no_answer`` without a program; ``error`` for a malformed spec or a sandbox failure (not the
-policy's fault: ``as_reward_func`` gives None). ``detail`` lists the failing tests first
+policy's fault: ``as_reward_func`` gives None). Whatever the program does to its own run
+(deleting or replacing its binary, killing or starving its harness) is ``wrong``: a run that
+fails like a sandbox failure is repeated, then a trivial program tells whose fault it is
+(:mod:`~rlvr.verifiers.code_graders`). ``detail`` lists the failing tests first
 ("case 2: wrong answer: stdin '1 2', expected '3', got '4'"); :meth:`CodeVerifier.judge_many`
 returns the same verdicts as JSON-able :class:`~rlvr.verifiers.code_tests.TestResult` lists.
 

@@ -4,8 +4,10 @@ Call syntax (also in the system prompt; see :mod:`rlvr.envs.tools`):
 
 * a fenced ```` ```python ```` block, or ``<tool_call>{"name": "python", "arguments": {"code": ...}}</tool_call>``,
   or an OpenAI-style message ``{"tool_calls": [{"type": "function", "function": {"name": "python",
-  "arguments": "{\\"code\\": ...}"}}]}`` — each call runs as a fresh ``python3`` process in the
-  sandbox and its output comes back as a ``tool`` message;
+  "arguments": "{\\"code\\": ...}"}}]}`` — each call runs as a fresh ``python3`` process in its
+  own sandbox run and its output comes back as a ``tool`` message. Nothing a call leaves behind
+  (files, kernel keys, processes) is visible to a later call, in the same episode or a later one:
+  episodes cannot pass values to each other through the tool;
 * a message with ``<answer>...</answer>`` (or with no tool call at all) is the final answer, scored
   by the task's verifier (``metadata["verifier"]``, default ``verifier=``, i.e. ``math``).
 

@@ -123,3 +123,43 @@ def test_tool_output_can_come_back_as_a_user_message_for_servers_without_tool_me
     env.reset(seed=0)
     obs, *_ = env.step("```python\nprint(6 * 7)\n```")
     assert obs[-1] == {"role": "user", "content": "Tool output:\n42"}
+
+
+# A tool call that leaves a value wherever a run might keep state, and one that looks for it.
+_STORE = r'''
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+value = b"rlvr-left-behind"
+for d in ("/tmp", "/var/tmp", "/dev/shm", os.getcwd(), os.path.expanduser("~")):
+    try:
+        with open(os.path.join(d, ".rlvr_left_behind"), "wb") as f:
+            f.write(value)
+    except OSError:
+        pass
+for ring in (-4, -5, -3):  # user, user-session and session keyrings
+    libc.syscall(248, b"user", b"rlvr_left_behind", value, len(value), ring)
+print("stored")
+'''
+_FIND = r'''
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+found = []
+for d in ("/tmp", "/var/tmp", "/dev/shm", os.getcwd(), os.path.expanduser("~")):
+    if os.path.exists(os.path.join(d, ".rlvr_left_behind")):
+        found.append(d)
+if libc.syscall(249, b"user", b"rlvr_left_behind", None, 0) > 0:
+    found.append("keyring")
+print("found:", ",".join(found) or "nothing")
+'''
+
+
+@needs_sandbox
+def test_a_value_a_tool_call_stores_in_one_episode_is_gone_in_the_next():
+    env = gymnasium.make("rlvr/PythonTool-v0", tasks=[{"prompt": "What is 2+2?", "answer": "4"}], max_tool_calls=2)
+    env.reset(seed=0)
+    obs, *_ = env.step(f"```python\n{_STORE}```")
+    assert "stored" in obs[-1]["content"]
+    env.step("<answer>4</answer>")
+    env.reset(seed=1)
+    obs, *_ = env.step(f"```python\n{_FIND}```")
+    assert "found: nothing" in obs[-1]["content"], obs[-1]["content"]
