@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install and start the system parts rlvr's sandbox uses: bubblewrap and a Docker engine.
+# Install and start the system parts rlvr's sandbox uses: bubblewrap and a Docker engine (and chromium, which
+# the report's browser test drives headless).
 # As root: apt-get installs what is missing and dockerd is started when no engine answers.
 # Not root: prints what is missing and carries on (the tests that need them skip with a reason).
 set -u
@@ -8,6 +9,8 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+# headless browser of the report test (tests/report/test_report_browser.py)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ "$(id -u)" != 0 ]; then
   [ ${#need[@]} -gt 0 ] && echo "setup-system: not root; missing system packages: ${need[*]} (sudo apt-get install ${need[*]})"
