@@ -2,7 +2,18 @@
 
 Every extractor is linear-time over capped input (no backtracking regexes on model text), returns
 ``None`` when it finds nothing, and is registered by name in ``EXTRACTORS`` so verifiers can be
-configured with an ordered list such as ``("boxed", "answer_tag", "final_answer", "last_number")``.
+configured with an ordered list. MathVerifier's default order reads what math-verify reads, most
+explicit first:
+
+1. ``boxed``: the last ``\\boxed{}`` (or ``\\fbox{}``);
+2. ``answer_tag``: the last ``<answer>...</answer>``;
+3. ``final_answer``: the rest of the line after "final answer:", "the answer is", "answer:";
+4. ``latex``: the last LaTeX math environment (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``),
+   unless a number follows it in the text (then the answer is after it);
+5. ``expression``: a plain expression ending the text (``The result is 3\\sqrt{3}.``);
+6. ``last_number``: the last number, and only if it stands alone: a digit run that is part of
+   something larger (``\\frac{7}{3}``, ``x^2``, ``a_3``, ``QX3Z``, the ``74`` of ``2,74``) is no
+   answer at all, never a fragment mistaken for one.
 """
 
 from __future__ import annotations
@@ -17,6 +28,10 @@ _ANSWER_OPEN_RE = re.compile(r"<answer>", re.IGNORECASE)
 _ANSWER_CLOSE_RE = re.compile(r"</answer>", re.IGNORECASE)
 _FINAL_RE = re.compile(r"(?:final answer|the answer is|answer\s*:)[^\S\n]*(?:is)?[^\S\n]*:?[^\S\n]*", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
+_MATH_DELIMS = re.compile(r"\\\$|\$\$|\$|\\\(|\\\)|\\\[|\\\]")
+_CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
+_DIGIT = re.compile(r"\d")
+MAX_EXPRESSION_CHARS = 300  # a plain expression ending the text is short; longer tails are prose
 
 
 def braced(text: str, open_index: int) -> str:
@@ -65,12 +80,106 @@ def final_answer(text: str) -> str | None:
     return line or None
 
 
+def _math_spans(text: str) -> list[tuple[int, int, int]]:
+    """``(content start, content end, end of closing delimiter)`` of every math environment.
+
+    One left-to-right pass over the delimiters; ``\\$`` (an escaped dollar) is skipped, an inline
+    ``$..$`` or ``\\(..\\)`` never spans a line break (as in math-verify), an unclosed one is ignored.
+    """
+    spans = []
+    opener: str | None = None
+    start = 0
+    for m in _MATH_DELIMS.finditer(text):
+        tok = m.group(0)
+        if tok == "\\$":
+            continue
+        if opener is None:
+            if tok in _CLOSERS:
+                opener, start = tok, m.end()
+            continue
+        if tok == _CLOSERS[opener]:
+            content_end = m.start()
+            if not (opener in ("$", "\\(") and "\n" in text[start:content_end]):
+                spans.append((start, content_end, m.end()))
+            opener = None
+        elif opener in ("$", "\\(") and "\n" in text[start : m.start()]:
+            opener = tok if tok in _CLOSERS else None  # the unclosed inline one ended at the line break
+            start = m.end()
+    return spans
+
+
+def last_latex(text: str) -> str | None:
+    """Content of the last LaTeX math environment, if no number follows it in the text."""
+    for start, end, after in reversed(_math_spans(text)):
+        content = text[start:end].strip()
+        if not content:
+            continue
+        if _DIGIT.search(text, after):
+            return None  # "Since $x = 3$, the total is 12": the answer is the later number
+        return content
+    return None
+
+
+_EXPR_CHUNK = re.compile(r"[0-9A-Za-z\\{}()\[\]^_+\-*/=.,|!<>':]+")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _mathy(chunk: str) -> bool:
+    """Could this space-free chunk be part of a formula? (no plain word of two or more letters)"""
+    if not _EXPR_CHUNK.fullmatch(chunk):
+        return False
+    return _WORD.search(_COMMAND.sub(" ", chunk)) is None
+
+
+def plain_expression(text: str) -> str | None:
+    """A formula ending the last line, written without math delimiters: ``so it is -\\frac{5}{4}.``
+
+    Whitespace-separated chunks are taken from the end while they look like formula parts (no
+    plain word); the result must hold a digit or a LaTeX command. After an ``=`` only the right
+    side is kept (``x = 3 \\cdot 4 = 12`` gives ``12``).
+    """
+    tail = text.rstrip()[-4 * MAX_EXPRESSION_CHARS :]
+    line = tail.rsplit("\n", 1)[-1].strip().rstrip(".;:!?,").rstrip()
+    chunks = line.split()
+    taken: list[str] = []
+    size = 0
+    for chunk in reversed(chunks):
+        if not _mathy(chunk) or size + len(chunk) > MAX_EXPRESSION_CHARS:
+            break
+        taken.append(chunk)
+        size += len(chunk) + 1
+    expr = " ".join(reversed(taken)).strip()
+    if "=" in expr:
+        expr = expr.rsplit("=", 1)[1].strip()
+    expr = expr.lstrip(",:")
+    if not expr or not (_DIGIT.search(expr) or _COMMAND.search(expr)):
+        return None
+    return expr
+
+
+_GLUED_BEFORE = frozenset("{^_\\")  # a digit run right after these is an argument, not a number
+
+
 def last_number(text: str) -> str | None:
-    """The last number-looking token (``-1,234.5``, ``3e8``) in the text."""
+    """The last number-looking token (``-1,234.5``, ``3e8``), only if it stands alone.
+
+    When the last digit run is a fragment (glued to a letter, inside braces, an exponent or a
+    subscript, or a decimal-comma number), None: an earlier number is not the final answer either.
+    """
     last = None
     for m in _NUMBER_RE.finditer(text):
         last = m
-    return last.group(0) if last else None
+    if last is None:
+        return None
+    token = last.group(0)
+    before = text[last.start() - 1] if last.start() > 0 else " "
+    after = text[last.end()] if last.end() < len(text) else " "
+    if before.isalpha() or before in _GLUED_BEFORE or after.isalpha() or after in "}_^":
+        return None
+    if "," in token.strip(",") and any(len(g) != 3 for g in token.strip(",").split(",")[1:]):
+        return None  # "2,74" (a decimal comma) or "1,2" (a list): never cut a piece out of it
+    return token.rstrip(",")
 
 
 def whole(text: str) -> str | None:
@@ -83,6 +192,8 @@ EXTRACTORS: dict[str, Extractor] = {
     "boxed": last_boxed,
     "answer_tag": answer_tag,
     "final_answer": final_answer,
+    "latex": last_latex,
+    "expression": plain_expression,
     "last_number": last_number,
     "whole": whole,
 }
@@ -110,4 +221,7 @@ def check_order(field: str, order: tuple[str, ...] | list[str]) -> tuple[str, ..
     return order
 
 
-__all__ = ["EXTRACTORS", "extract", "check_order", "last_boxed", "answer_tag", "final_answer", "last_number", "whole", "braced"]
+__all__ = [
+    "EXTRACTORS", "extract", "check_order", "last_boxed", "answer_tag", "final_answer", "last_latex",
+    "plain_expression", "last_number", "whole", "braced",
+]

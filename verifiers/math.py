@@ -41,13 +41,15 @@ from rlvr.errors import ConfigError
 from rlvr.verifiers.base import DEFAULT_TIMEOUT_S, Verifier
 from rlvr.verifiers.extract import check_order, extract
 from rlvr.verifiers.math_normalize import compact, normalize
+from rlvr.verifiers.math_size import too_big
+from rlvr.verifiers.math_words import hedge, relation
 from rlvr.verifiers.math_structure import Struct, parse_structure, structures_equal
 from rlvr.verifiers.numeric import Num, numbers_equal, parse_number
 from rlvr.verifiers.rational_expr import Expression, parse_rational, rationals_equal
 from rlvr.verifiers.registry import register_verifier
 from rlvr.verifiers.score import Score
 
-DEFAULT_EXTRACTORS = ("boxed", "answer_tag", "final_answer", "last_number")
+DEFAULT_EXTRACTORS = ("boxed", "answer_tag", "final_answer", "latex", "expression", "last_number")
 STRICT_EXTRACTORS = ("boxed", "answer_tag")
 MAX_FAST_CHARS = 20_000  # longer answers skip the in-process path: the worker's hard timeout covers them
 _PARSED_CHARS = 1000  # how much of the extracted answer a Score keeps
@@ -142,7 +144,8 @@ class MathVerifier(Verifier):
     Args:
         extractors: where to look for the answer, in order (names from
             ``rlvr.verifiers.extract.EXTRACTORS``). Default: last ``\\boxed{}``, then the last
-            ``<answer>`` tag, then a "final answer:" line, then the last number.
+            ``<answer>`` tag, then a "final answer:" line, then the last LaTeX math environment,
+            then a plain expression ending the text, then a last number that stands alone.
         strict: only accept an answer in ``\\boxed{}`` or ``<answer>`` tags (no fallbacks).
         timeout: hard per-item limit in seconds for the sympy path (fast-path items never wait).
         workers: worker processes for the sympy path (default: one per core, at most 8).
@@ -195,11 +198,23 @@ class MathVerifier(Verifier):
         parsed = answer[:_PARSED_CHARS]
         if not pred.key:
             return Score.failed("no_answer", f"the answer is empty once wrappers are removed (via {how})", parsed=parsed)
-        verdicts = [fast_verdict(prepare_gold(ref), pred) for ref in refs]
+        golds = [prepare_gold(ref) for ref in refs]
+        if any(g.key == pred.key for g in golds):
+            return Score.right(parsed, f"same normalised answer (via {how})")
+        word = hedge(pred.text)
+        if word is not None and not any(hedge(g.text) == word for g in golds):
+            return Score.wrong(parsed, f"'{word}' after the number makes this answer something other than that number (via {how})")
+        rel = relation(pred.text)
+        if rel is not None and not any(relation(g.text) for g in golds):
+            return Score.wrong(parsed, f"a relation ({rel}) is not its right-hand side; the reference is no relation (via {how})")
+        verdicts = [fast_verdict(g, pred) for g in golds]
         for v in verdicts:
             if v is not None and v[0]:
                 return Score.right(parsed, f"{v[1]} (via {how})")
         if any(v is None for v in verdicts):
+            big = too_big(pred.text)
+            if big is not None:
+                return Score.failed("parse_error", f"refused: {big}; exact comparison is hopeless (via {how})", parsed=parsed)
             return None
         return Score.wrong(parsed, f"{verdicts[0][1]} (via {how})")
 

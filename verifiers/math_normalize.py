@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from rlvr.verifiers.math_words import HEDGES, apply_value_words
+
 _SPACING = re.compile(r"\\\\|\\[,;:! ]|\\q?quad\b|~|\\displaystyle|\\textstyle")  # "\\\\" (a row break) is kept
 _UPRIGHT_CONSTANT = re.compile(r"\\(?:text|mathrm|rm)\s*\{\s*([ie])\s*\}")  # \mathrm{i} is the imaginary unit
 _MULTIPLIER_TAIL = re.compile(
@@ -51,7 +53,8 @@ _UNIT_RE = re.compile(
     re.IGNORECASE,
 )
 _MULTIPLIERS = frozenset({"hundred", "thousand", "million", "billion", "trillion", "dozen", "percent"})
-_KEEP_WORDS = _MULTIPLIERS | {"percentage", "pct", "infinity"}
+# Hedges ("1 or more", "3 at most") are never dropped as nouns: rlvr.verifiers.math_words judges them.
+_KEEP_WORDS = _MULTIPLIERS | {"percentage", "pct", "infinity"} | HEDGES
 _LAST_WORD = re.compile(r"\s+([A-Za-z]{3,})\.?$")
 _NUMBER_END = re.compile(r"(?:\d|hundred|thousand|million|billion|trillion)$", re.IGNORECASE)
 _TEXT_TAIL = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{([^{}]{0,60})\}(?:\^\{?[23]\}?)?\s*$")
@@ -190,7 +193,12 @@ def _strip_tail(s: str) -> str:
             words = m.group(1).strip().lower()
             if words in ("%", "percent"):
                 tail = tail[: m.start()] + "\\%"
-            elif (len(words) > 1 or words in ONE_LETTER_UNITS) and words not in _MULTIPLIERS and re.fullmatch(r"[a-z][a-z ./]*", words):
+            elif (
+                (len(words) > 1 or words in ONE_LETTER_UNITS)
+                and words not in _MULTIPLIERS
+                and re.fullmatch(r"[a-z][a-z ./]*", words)
+                and not HEDGES.intersection(words.replace(".", " ").split())
+            ):
                 tail = tail[: m.start()]
         m = _UNIT_RE.search(tail)
         if m and (head or tail[: m.start()].strip()):
@@ -226,6 +234,7 @@ def normalize(answer: str) -> str:
     s = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", s)
     s = _ONE_CHAR_GROUP.sub(r"\1\2", s)
     s = s.replace("{,}", ",").replace("∞", "\\infty ")
+    s = apply_value_words(s)  # "2 squared" is 4, never a 2 followed by a unit
     s = peel(s)
     for _ in range(4):  # units may sit inside wrappers and wrappers inside units: a few rounds
         before = s

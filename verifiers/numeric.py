@@ -29,15 +29,18 @@ MAX_DEPTH = 40  # nesting of power towers
 class Num:
     """A parsed simple number.
 
-    value:   the exact value, or None when ``huge`` (its magnitude exceeds 2**MAX_BITS).
-    percent: written with a percent sign (``50\\%``).
-    approx:  written as a terminating decimal (``0.33``): math-verify compares such numbers after
-             rounding to 6 decimals, and so do we (see :func:`numbers_equal`).
+    value:    the exact value, or None when ``huge`` (its magnitude exceeds 2**MAX_BITS).
+    percent:  written with a percent sign (``50\\%``).
+    approx:   written as a terminating decimal (``0.33``): such a number may be a rounding of the
+              exact answer (see :func:`numbers_equal`).
+    half_ulp: half a unit in the last written digit (0.005 for ``0.33``), when known: a correct
+              rounding lies within it of the exact value.
     """
 
     value: Fraction | None
     percent: bool = False
     approx: bool = False
+    half_ulp: Fraction | None = None
 
     @property
     def huge(self) -> bool:
@@ -78,23 +81,25 @@ def _decimal(text: str) -> Num | None:
     value = Fraction(int(whole)) + (Fraction(int(frac), 10 ** len(frac)) if frac else 0)
     if rep:  # 0.1\overline{6}: the repeating block r after k fixed digits adds r / (10^k (10^len(r) - 1))
         value += Fraction(int(rep), 10 ** len(frac) * (10 ** len(rep) - 1))
-    return Num(value, approx=bool(frac) and not rep)
+    approx = bool(frac) and not rep
+    return Num(value, approx=approx, half_ulp=Fraction(1, 2 * 10 ** len(frac)) if approx else None)
 
 
 def _signed_decimal(text: str) -> Num | None:
     sign = -1 if text.startswith("-") else 1
     n = _decimal(text[1:] if text[:1] in "+-" else text)
-    return None if n is None else Num(sign * n.value, approx=n.approx)
+    return None if n is None else Num(sign * n.value, approx=n.approx, half_ulp=n.half_ulp)
 
 
 def _pow10(m: Num, exp: int) -> Num | None:
     if m.value == 0:
-        return Num(Fraction(0), approx=m.approx)
+        return Num(Fraction(0), approx=m.approx, half_ulp=m.half_ulp)
     if exp > MAX_DIGITS:
         return HUGE
     if exp < -MAX_DIGITS:
         return None  # a tiny non-zero value: leave it to sympy
-    return Num(m.value * Fraction(10) ** exp, approx=m.approx)
+    scale = Fraction(10) ** exp
+    return Num(m.value * scale, approx=m.approx, half_ulp=m.half_ulp * scale if m.half_ulp is not None else None)
 
 
 class _Tower:
@@ -190,7 +195,7 @@ def parse_number(text: str) -> Num | None:
         return None
     if n.huge:
         return HUGE
-    return Num(sign * n.value, percent=percent, approx=n.approx)
+    return Num(sign * n.value, percent=percent, approx=n.approx, half_ulp=n.half_ulp)
 
 
 def _body(s: str) -> Num | None:
@@ -227,31 +232,47 @@ def _body(s: str) -> Num | None:
     return None
 
 
-def _close(a: Fraction, b: Fraction, approx: bool) -> bool:
+def _close(a: Fraction, b: Fraction, approx: bool, half_ulp: Fraction | None = None) -> bool:
     if a == b:
         return True
     if not approx:
         return False
-    # math-verify rounds floats to 6 decimals (its float_rounding). Rounding alone would call
-    # 1e-9 and 2e-9 equal, so we also ask the two to agree to 1 part in 10^4.
-    return round(a, 6) == round(b, 6) and abs(a - b) <= Fraction(1, 10_000) * max(abs(a), abs(b))
+    # math-verify rounds floats to 6 decimals (its float_rounding); we ask that too, and that the
+    # decimal is a correct rounding of the other value at the precision it was written with:
+    # 0.4999999 is not 1/2 (it is 1e-7 off at 7 decimals), 0.3333333 is 1/3.
+    if round(a, 6) != round(b, 6):
+        return False
+    if half_ulp is not None:
+        return abs(a - b) <= half_ulp
+    return abs(a - b) <= Fraction(1, 10_000) * max(abs(a), abs(b))
+
+
+def _tolerance(*nums: Num, scale: Fraction = Fraction(1)) -> Fraction | None:
+    ulps = [n.half_ulp for n in nums if n.approx]
+    if not ulps or any(u is None for u in ulps):
+        return None
+    return max(ulps) * scale  # type: ignore[type-var]
 
 
 def numbers_equal(gold: Num, pred: Num) -> bool | None:
     """Are two simple numbers the same answer? ``None`` when that cannot be decided here.
 
-    Exact for integers and fractions. A decimal on either side is compared at 6 decimals (as
-    math-verify does) and to 4 significant digits. A percentage equals its own number or that
-    number over 100 (``50\\%`` == ``50`` == ``0.5``), also as math-verify does; two percentages
-    compare as they are written.
+    Exact for integers and fractions. A decimal is right when it rounds the other value correctly
+    at the precision it was written with *and* agrees with it at 6 decimals (math-verify's rule).
+    Two percentages compare as written. A percentage against a plain number ``g`` has one reading,
+    chosen by ``g``: within [-1, 1] it is a share of a whole (``0.5`` == ``50\\%``), outside it a
+    count of percent (``50`` == ``50\\%``). So ``2\\%`` is right for 2 and ``200\\%`` is not, and
+    ``0.5\\%`` is not 1/2; math-verify grants both readings.
     """
     if gold.huge or pred.huge:
         return None if (gold.huge and pred.huge) else False
     approx = gold.approx or pred.approx
     if gold.percent == pred.percent:
-        return _close(gold.value, pred.value, approx)
+        return _close(gold.value, pred.value, approx, _tolerance(gold, pred))
     pct, other = (gold, pred) if gold.percent else (pred, gold)
-    return _close(pct.value, other.value, approx) or _close(pct.value / 100, other.value, approx)
+    if other.value != 0 and abs(other.value) <= 1:
+        return _close(pct.value / 100, other.value, approx, _tolerance(pct, other, scale=Fraction(1, 100)) if not other.approx else _tolerance(other))
+    return _close(pct.value, other.value, approx, _tolerance(pct, other))
 
 
 __all__ = ["Num", "HUGE", "parse_number", "numbers_equal", "MAX_DIGITS", "MAX_BITS"]

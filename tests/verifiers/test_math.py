@@ -102,7 +102,9 @@ def test_extractor_order_and_fallbacks(verifier):
     assert verifier.score("First \\boxed{10}, then \\boxed{12}", "12").correct is True
     assert verifier.score("<answer>12</answer>", "12").detail.endswith("(via answer_tag)")
     assert verifier.score("Final answer: 12", "12").correct is True
-    assert verifier.score("3 * 4 = 12", "12").detail.endswith("(via last_number)")
+    assert verifier.score("3 * 4 = 12", "12").detail.endswith("(via expression)")
+    assert verifier.score("so there are 12 apples in all", "12").detail.endswith("(via last_number)")
+    assert verifier.score("Since $x = 3$, the total is 12.", "12").correct is True
 
 
 def test_strict_mode_needs_a_boxed_or_tagged_answer():
