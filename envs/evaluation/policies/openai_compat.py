@@ -5,6 +5,11 @@ vLLM, SGLang, llama.cpp's server, TGI and hosted APIs all speak ``POST {BASE_URL
 from ``OPENAI_API_KEY`` when it is set. Calls are async (httpx) and retried with exponential
 backoff and jitter on 408/409/429/5xx, timeouts and dropped connections, honouring ``Retry-After``.
 
+Deadlines are deadlines: ``request_timeout`` bounds each attempt as a whole (connect, waiting for
+the answer, and reading the body), so a server that sends one byte per second times out like
+one that sends nothing. The body is read in chunks and refused past ``max_body_bytes`` (decoded
+size), so a server that streams without end costs at most that much memory.
+
 Failure classes: 401/403/404 (bad key, unknown model, wrong path) and a server that stays
 unreachable stop the run with :class:`PolicyError`; anything else that still fails after the
 retries (e.g. a 400 for a conversation longer than the context) fails only that episode.
@@ -38,6 +43,38 @@ logger = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 FATAL_STATUS = frozenset({401, 403, 404})
 MAX_BACKOFF_S = 30.0
+MAX_BODY_BYTES = 32 << 20  # a chat completion is text: 32 MiB is far beyond any real answer
+
+
+class BodyTooLarge(Exception):
+    """The server's response body went past the cap."""
+
+
+class _Reply:
+    """A finished response: status, headers and the (capped) body bytes."""
+
+    def __init__(self, status_code: int, headers: Any, content: bytes, url: str) -> None:
+        self.status_code, self.headers, self.content, self.url = status_code, headers, content, url
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.content)
+
+
+async def read_capped(response: Any, cap: int) -> bytes:
+    """The body of a streamed httpx response; BodyTooLarge as soon as it passes ``cap`` bytes."""
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise BodyTooLarge(f"the response body is over the {cap:,} byte cap")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class OpenAIPolicy(Policy):
@@ -54,6 +91,7 @@ class OpenAIPolicy(Policy):
         max_retries: int = 5,
         backoff_s: float = 0.5,
         extra_body: Mapping[str, Any] | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -68,6 +106,9 @@ class OpenAIPolicy(Policy):
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.extra_body = dict(extra_body or {})
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1024:
+            raise ConfigError("max_body_bytes", f"must be a whole number of bytes >= 1024, got {max_body_bytes!r}")
+        self.max_body_bytes = max_body_bytes
         self.spec = f"openai:{self.base_url}#{model}"
         self._client: Any = None
 
@@ -109,9 +150,11 @@ class OpenAIPolicy(Policy):
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
             try:
-                r = await self._client.post("chat/completions", json=body)
-            except httpx.TimeoutException as e:
+                r = await asyncio.wait_for(self._post(body), self.request_timeout)
+            except (httpx.TimeoutException, asyncio.TimeoutError) as e:
                 problem, unreachable = f"timed out after {self.request_timeout:g} s ({type(e).__name__})", False
+            except BodyTooLarge as e:  # a server that answers without end: retrying would only repeat it
+                raise PolicyCallFailed(f"{e} (max_body_bytes={self.max_body_bytes}); the server at {self.base_url} sent more than any completion needs") from None
             except httpx.TransportError as e:  # refused, reset, DNS: maybe the server is (re)starting
                 problem, unreachable = f"cannot reach {self.base_url} ({type(e).__name__}: {e})", True
             else:
@@ -122,7 +165,7 @@ class OpenAIPolicy(Policy):
                         return parsed
                     problem = parsed
                 elif r.status_code in FATAL_STATUS:
-                    raise PolicyError(f"{self.spec}: HTTP {r.status_code} from {r.request.url}: {_snippet(r)}"
+                    raise PolicyError(f"{self.spec}: HTTP {r.status_code} from {r.url}: {_snippet(r)}"
                                       + _fatal_hint(r.status_code))
                 elif r.status_code in RETRY_STATUS or r.status_code >= 500:
                     problem = f"HTTP {r.status_code}: {_snippet(r)}"
@@ -138,6 +181,12 @@ class OpenAIPolicy(Policy):
         if unreachable:
             raise PolicyError(f"{self.spec}: {problem} after {self.max_retries + 1} attempts (is the server running?)")
         raise PolicyCallFailed(f"{problem} (gave up after {self.max_retries + 1} attempts)")
+
+    async def _post(self, body: Mapping[str, Any]) -> _Reply:
+        """One POST, its body read under the cap (the caller bounds the whole of it in time)."""
+        async with self._client.stream("POST", "chat/completions", json=body) as r:
+            content = await read_capped(r, self.max_body_bytes)
+            return _Reply(r.status_code, r.headers, content, str(r.request.url))
 
 
 def _parse(r: Any, messages: Sequence[Message]) -> Completion | str:
