@@ -20,7 +20,9 @@ from rlvr.envs.evaluation.policies.base import Completion, Policy, PolicyCallFai
 logger = logging.getLogger(__name__)
 
 #: statuses of episodes that were not scored; they are counted but left out of reward and pass@k.
-UNSCORED_STATUSES = frozenset({"policy_error", "env_error"})
+#: ``error`` is the verifier's "could not judge" (its fault or the task's, never the policy's: a
+#: program that breaks its own test run is ``wrong``), so it carries no verdict either.
+UNSCORED_STATUSES = frozenset({"policy_error", "env_error", "error"})
 
 AsyncReset = Callable[..., Awaitable[tuple[Any, dict]]]
 AsyncStep = Callable[[str], Awaitable[tuple[Any, float, bool, bool, dict]]]

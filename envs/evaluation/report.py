@@ -28,7 +28,8 @@ class EvalReport:
     """What one `rlvr eval` run measured.
 
     Reward, component and pass@k figures cover *scored* episodes only (episodes that ended by a
-    policy or environment failure are counted in ``status_counts`` but carry no verdict).
+    policy or environment failure, or that the verifier could not judge, status ``error``, are
+    counted in ``status_counts`` but carry no verdict).
     ``pass_at`` maps k to the unbiased pass@k averaged over tasks with at least k scored samples.
     ``tokens_estimated`` is True when some counts came from a text-length estimate.
     """

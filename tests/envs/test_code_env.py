@@ -212,3 +212,16 @@ def test_bundled_problems_have_several_hidden_tests_unlike_the_public_ones():
             assert len(hidden.cases) >= 4 and not {c.stdin for c in hidden.cases} & {c.stdin for c in public.cases}, row["id"]
         else:
             assert len(hidden.labels) >= 4 and not set(hidden.labels) & set(public.labels), row["id"]
+
+
+def test_an_eval_counts_unjudgeable_episodes_apart_from_wrong_ones():
+    from rlvr.envs.evaluation import evaluate
+    from rlvr.envs.registry import register_env
+
+    broken = {**DOUBLE_TASK, "id": "broken", "tests": {"kind": "io", "cases": []}}
+    wrong = {**DOUBLE_TASK, "id": "double"}
+    env_id = "codetest/CodeMixed-v0"
+    register_env(env_id, "rlvr.envs.builtin.code:CodeEnv", kwargs={"tasks": [broken, wrong], "max_attempts": 1})
+    report = evaluate(env_id, lambda messages: "```python\nprint(0)\n```", n=2, k=1)
+    assert report.status_counts == {"error": 1, "wrong": 1}
+    assert report.episodes_done == 2 and report.episodes_scored == 1 and report.mean_reward == 0.0
