@@ -133,11 +133,24 @@ def train(
         _check_resume_matches(saved, cfg)
     else:
         cfg = load_config(config, overrides)
+    from rlvr.trainer.run.rundir import RunDir
+
+    RunDir(cfg.output_dir).check(resume)  # a bad or foreign --output-dir fails now, before any model loads
     console = Console(stderr=True)
     from rlvr.trainer.run.train import run_training
 
-    summary = run_training(cfg, resume=resume, say=lambda m: console.print(f"[bold]rlvr[/bold] {m}"), console=console,
-                           title=f"{cfg.algorithm.preset} on {', '.join(e.id for e in cfg.environments)}")
+    try:
+        summary = run_training(cfg, resume=resume, say=lambda m: console.print(f"[bold]rlvr[/bold] {m}"), console=console,
+                               title=f"{cfg.algorithm.preset} on {', '.join(e.id for e in cfg.environments)}")
+    except KeyboardInterrupt:
+        import shlex
+        import sys
+
+        if RunDir(cfg.output_dir).config.exists():
+            typer.echo(f"Interrupted. Resume with: rlvr train --resume --output-dir {shlex.quote(str(cfg.output_dir))}", err=True)
+        else:
+            typer.echo("Interrupted before the run started; nothing to resume.", err=True)
+        sys.exit(130)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

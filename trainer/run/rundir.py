@@ -60,15 +60,39 @@ class RunDir:
         self.final = self.path / "final"
         self.state = self.path / "run_state.json"
 
-    def prepare(self, resume: bool) -> None:
-        """Create the folder; refuse to overwrite an existing run unless resuming."""
+    def check(self, resume: bool) -> None:
+        """Refuse, before any work, an output folder the run cannot use or must not touch.
+
+        ConfigError (naming ``--output-dir``) for: a file; a folder that holds files no run
+        wrote (the run would overwrite ``summary.json`` and ``final/`` in it and append to its
+        ``metrics.jsonl``); a place that cannot be created or written; an existing run without
+        ``--resume``; ``--resume`` where there is no run.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError("--output-dir", f"{self.path} is a file, not a folder", "choose a folder for the run (it is created if missing)")
+        if self.path.is_dir() and any(self.path.iterdir()) and not self.only_run_files():
+            raise ConfigError("--output-dir", f"{self.path} holds files that are not from an rlvr run", "choose an empty or new --output-dir")
         if not resume and self.config.exists():
-            raise ConfigError("output_dir", f"{self.path} already holds a run",
+            raise ConfigError("--output-dir", f"{self.path} already holds a run",
                               "pass --resume to continue it, or choose another --output-dir")
         if resume and not self.config.exists():
             raise ConfigError("--resume", f"{self.path} holds no run to resume (no config.yaml)",
                               "drop --resume to start a new run, or point --output-dir at the run")
-        self.path.mkdir(parents=True, exist_ok=True)
+        existing = self.path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ConfigError("--output-dir", f"{self.path} cannot be created: {existing} is a file", "choose a folder for the run")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError("--output-dir", f"{self.path} cannot be written (no write permission on {existing})", "choose a folder you can write to")
+
+    def prepare(self, resume: bool) -> None:
+        """Create the folder after :meth:`check`; refuse to overwrite an existing run unless resuming."""
+        self.check(resume)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError("--output-dir", f"{self.path} cannot be created ({e.strerror or e})", "choose a folder you can write to") from None
 
     def last_checkpoint(self) -> str | None:
         """The newest complete ``checkpoints/checkpoint-N`` (None if there is none)."""
