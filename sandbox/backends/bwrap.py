@@ -5,11 +5,12 @@ host's /usr read-only, a sanitized /etc, the root and /dev remounted read-only,
 ``--die-with-parent``, ``--new-session``, an empty environment. As root, bwrap itself runs as a
 leased unprivileged uid, so even an escape from the namespaces lands as nobody in particular.
 
-Inside, the zygote keeps CAP_SYS_ADMIN (in its own user namespace only) to give every run new
-mount, pid and IPC namespaces with one fresh size-capped tmpfs on /work, /tmp and /dev/shm;
-the program itself drops every capability. When a run ends, its pid namespace's init kills
-everything left and the kernel frees its tmpfs: no process, file or IPC object survives into
-the next run, however the program tried.
+Inside, the zygote keeps CAP_SYS_ADMIN and CAP_NET_ADMIN (in its own user namespace only) to
+give every run new mount, pid, IPC and network namespaces (loopback up) with one fresh
+size-capped tmpfs on /work, /tmp and /dev/shm; the program itself drops every capability and
+gets a seccomp filter denying keyrings and new user namespaces. When a run ends, its pid
+namespace's init kills everything left and the kernel frees its tmpfs and sockets: no process,
+file, IPC object, socket or key survives into the next run, however the program tried.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def bwrap_argv(etc_fds: dict[str, int], hostname: str = "sandbox") -> list[str]:
         shutil.which("bwrap") or "bwrap",
         "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session", "--hostname", hostname,
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
-        "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP",
+        "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_NET_ADMIN",
         *_root_args(),
         "--dir", "/etc",
     ]
@@ -109,7 +110,7 @@ def _probe() -> tuple[bool, str]:
             lease.release()
     if r.returncode != 0:
         return False, f"{version or exe} cannot create namespaces here: {r.stderr.strip()[:200]}"
-    return True, f"{version}: all namespaces, read-only /usr, sanitized /etc, per-run pid/mount/IPC namespaces and tmpfs"
+    return True, f"{version}: all namespaces, read-only /usr, sanitized /etc, per-run pid/mount/IPC/network namespaces and tmpfs"
 
 
 class BwrapBackend(Backend):
@@ -132,7 +133,7 @@ class BwrapBackend(Backend):
         cgroup = memory_cgroups_available()
         return Isolation(
             host_files_hidden=True, network=True, signals=True, private_tmp=True, disk_quota=True, total_memory=cgroup,
-            summary="user/pid/net/ipc/uts/mount namespaces; per-run pid, mount and IPC namespaces; tmpfs quota"
+            summary="user/pid/net/ipc/uts/mount namespaces; per-run pid, mount, IPC and network namespaces; no keyrings; tmpfs quota"
             + ("; a memory cgroup per worker" if cgroup else "; memory capped per process only (no writable memory cgroup)"),
         )
 
@@ -140,7 +141,8 @@ class BwrapBackend(Backend):
         return max_processes + WORKER_PROCESSES
 
     def start_worker(self) -> Worker:
-        cfg = {"strategy": "pidns", "stage_dir": STAGE_DIR, "disk_mb": self.limits.disk_mb, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD)}
+        cfg = {"strategy": "pidns", "stage_dir": STAGE_DIR, "disk_mb": self.limits.disk_mb, "netns": True, "tmpdir": "/tmp",
+               "preload": list(PYTHON_PRELOAD)}
         fds = _etc_pipes()
         lease = lease_uid() if os.geteuid() == 0 else None
         argv = [*bwrap_argv(fds), *launch_argv(self.python, cfg)]

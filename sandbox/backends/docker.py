@@ -33,7 +33,12 @@ from rlvr.sandbox.zygote.frames import decode_frame
 
 log = logging.getLogger(__name__)
 
-CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"]
+# What the zygote (root in the container) needs: new namespaces and mounts per run (SYS_ADMIN),
+# the run's loopback (NET_ADMIN, on the container's own network namespaces only), files handed
+# to the run's uid and cleaned after it (CHOWN, DAC_OVERRIDE, FOWNER), the uid switch (SETUID,
+# SETGID) and killing what the run left (KILL). The program itself holds none of them.
+CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "NET_ADMIN", "SETGID", "SETUID", "SYS_ADMIN"]
+
 LABEL = "rlvr.sandbox"
 READY_TIMEOUT_S = 60.0
 
@@ -217,9 +222,9 @@ class DockerBackend(Backend):
     def start_worker(self) -> Worker:
         lim = self.limits
         uid = random.randrange(2_000_000, 2_100_000_000)
-        cfg = {"strategy": "uid", "uid": uid, "gid": uid, "workdir": "/work", "wipe_dirs": ["/tmp", "/dev/shm", "/var/tmp", "/dev/mqueue"],
-               "wipe_all": True, "sysv_cleanup": True,
-               "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD), "oom_counter": "container",
+        cfg = {"strategy": "pidns", "uid": uid, "gid": uid, "stage_dir": "/run", "disk_mb": lim.disk_mb, "netns": True,
+               "mounts": [["/work", 0o700], ["/tmp", 0o1777], ["/var/tmp", 0o1777], ["/dev/shm", 0o1777]],
+               "mask_proc": True, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD), "oom_counter": "container",
                "prepare_ahead": "never"}  # the container's CPU quota is shared with the run: never compete with it
         import docker
 

@@ -205,3 +205,201 @@ def rm_tree(path: str) -> None:
             os.unlink(path)
     except OSError:
         pass
+
+
+# ---------------------------------------------------------------- seccomp: what no program may call
+# Per architecture: (AUDIT_ARCH, syscalls denied with EPERM, syscalls denied with ENOSYS,
+# syscalls denied with EPERM when their first argument asks for CLONE_NEWUSER).
+# Keyrings (add_key, request_key, keyctl) are not namespaced by pid, mount or network
+# namespaces: a key added in one run would be found by the next on the same worker (or, for
+# local, by any later run of the same uid). clone3 gets ENOSYS so libc falls back to clone,
+# whose flags a filter can read; new user namespaces are the kernel's widest attack surface.
+_SECCOMP_ARCH = {
+    "x86_64": (0xC000003E, (248, 249, 250, 308), (435,), (56, 272)),
+    "aarch64": (0xC00000B7, (217, 218, 219, 268), (435,), (220, 97)),
+    "riscv64": (0xC00000F3, (217, 218, 219, 268), (435,), (220, 97)),
+}
+CLONE_NEWUSER = 0x10000000
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+_SECCOMP = None  # (sock_fprog, its instructions buffer), built before any fork
+
+
+def seccomp_filter_bytes(machine: str | None = None) -> bytes | None:
+    """The classic-BPF seccomp program P installs, as bytes (None on an unknown architecture)."""
+    import errno
+    import struct
+
+    spec = _SECCOMP_ARCH.get(machine or os.uname().machine)
+    if spec is None:
+        return None
+    arch, eperm, enosys, no_userns = spec
+    LD, JEQ, JSET, RET = 0x20, 0x15, 0x45, 0x06
+    ALLOW, ERRNO = 0x7FFF0000, 0x00050000
+    prog: list = []  # (code, jt, jf, k) with jt/jf as label names or ints
+
+    def op(code, k, jt=0, jf=0):
+        prog.append([code, jt, jf, k])
+
+    op(LD, 4)  # seccomp_data.arch
+    op(JEQ, arch, 0, "enosys")  # another ABI (i386 on x86_64): nothing allowed
+    op(LD, 0)  # seccomp_data.nr
+    if arch == 0xC000003E:
+        op(JSET, 0x40000000, "enosys", 0)  # the x32 ABI's numbers
+    for nr in eperm:
+        op(JEQ, nr, "eperm", 0)
+    for nr in enosys:
+        op(JEQ, nr, "enosys", 0)
+    for nr in no_userns:
+        op(JEQ, nr, "flags", 0)
+    labels = {}
+    op(RET, ALLOW)
+    labels["flags"] = len(prog)
+    op(LD, 16)  # low 32 bits of args[0]
+    op(JSET, CLONE_NEWUSER, "eperm", 0)
+    op(RET, ALLOW)
+    labels["eperm"] = len(prog)
+    op(RET, ERRNO | errno.EPERM)
+    labels["enosys"] = len(prog)
+    op(RET, ERRNO | errno.ENOSYS)
+    out = b""
+    for i, (code, jt, jf, k) in enumerate(prog):
+        jt = labels[jt] - i - 1 if isinstance(jt, str) else jt
+        jf = labels[jf] - i - 1 if isinstance(jf, str) else jf
+        out += struct.pack("HBBI", code, jt, jf, k)
+    return out
+
+
+def prepare_seccomp() -> bool:
+    """Build the filter once in the zygote (no allocation or import left for P); False if unknown arch."""
+    global _SECCOMP
+    if _SECCOMP is None:
+        import ctypes
+
+        code = seccomp_filter_bytes()
+        if code is None:
+            return False
+        buf = ctypes.create_string_buffer(code, len(code))
+
+        class Fprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        _SECCOMP = (Fprog(len(code) // 8, ctypes.addressof(buf)), buf)
+    return True
+
+
+def install_seccomp() -> None:
+    """In P, after PR_SET_NO_NEW_PRIVS: deny keyrings, user namespaces and foreign ABIs for good."""
+    if _SECCOMP is None:
+        return
+    import ctypes
+
+    _check(libc().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_SECCOMP[0]), 0, 0), "seccomp")
+
+
+# ---------------------------------------------------------------- network namespace of a run
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in a fresh network namespace (as bwrap does for its own), so 127.0.0.1 works."""
+    import fcntl
+    import socket
+    import struct
+
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = struct.unpack_from("16sH", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0)))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+
+
+def socket_rows() -> int:
+    """Sockets this network namespace holds in any state (TIME_WAIT included), from /proc/net."""
+    n = 0
+    for name in ("tcp", "tcp6", "udp", "udp6", "raw", "raw6", "unix"):
+        try:
+            with open(f"/proc/net/{name}", "rb") as f:
+                n += max(0, len(f.read().splitlines()) - 1)
+        except OSError:
+            pass
+    return n
+
+
+# ---------------------------------------------------------------- mounts
+
+AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = -100, 0x8000, 0x1
+MOUNT_SETATTR_SYSCALL = 442  # the same number on every architecture (new syscalls are unified)
+
+
+def readonly_tree(path: str = "/") -> None:
+    """Make every mount at and below ``path`` read-only in this mount namespace."""
+    import ctypes
+
+    attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    lib = libc()
+    if lib.syscall(ctypes.c_long(MOUNT_SETATTR_SYSCALL), ctypes.c_long(AT_FDCWD), ctypes.c_char_p(path.encode()),
+                   ctypes.c_long(AT_RECURSIVE), attr, ctypes.c_long(32)) == 0:
+        return
+    # Older kernels: remount each mount point read-only, keeping its other flags.
+    flag_names = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
+    with open("/proc/self/mountinfo") as f:
+        rows = [line.split() for line in f]
+    for row in rows:
+        target = row[4].replace("\\040", " ")
+        if target == path or target.startswith(path.rstrip("/") + "/"):
+            flags = MS_REMOUNT | MS_BIND | 1  # MS_RDONLY
+            for opt in row[5].split(","):
+                flags |= flag_names.get(opt, 0)
+            try:
+                mount(None, target, None, flags)
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------- reading what a run left
+
+def read_run_file(workdir: str, name: str, uid: int, max_bytes: int):
+    """Bytes of ``workdir/name`` if the run's uid could read it itself; (data, None) or (None, why).
+
+    Never follows a link (O_NOFOLLOW on every component), never blocks on a FIFO or device
+    (O_NONBLOCK, then regular files only), and takes only a file owned by ``uid`` with one link:
+    a hard link to a file the run does not own (``/etc/shadow``) is refused, so a supervisor
+    with more privileges than the run never reads for it what it could not read itself.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        dfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        return None, f"work directory: {e.strerror}"
+    try:
+        parts = [p for p in name.split("/") if p]
+        for part in parts[:-1]:
+            nfd = os.open(part, flags | os.O_DIRECTORY, dir_fd=dfd)
+            os.close(dfd)
+            dfd = nfd
+        fd = os.open(parts[-1], flags, dir_fd=dfd)
+    except OSError as e:
+        os.close(dfd)
+        return None, f"{name}: {e.strerror}"
+    os.close(dfd)
+    try:
+        import stat
+
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, f"{name} is not a regular file"
+        if st.st_uid != uid or st.st_nlink != 1:
+            return None, f"{name} is not the run's own file"
+        if st.st_size > max_bytes:
+            return None, f"{name} is larger than {max_bytes} bytes"
+        chunks, got = [], 0
+        while got <= max_bytes:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > max_bytes:
+            return None, f"{name} is larger than {max_bytes} bytes"
+        return b"".join(chunks), None
+    except OSError as e:
+        return None, f"{name}: {e.strerror}"
+    finally:
+        os.close(fd)

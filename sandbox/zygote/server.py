@@ -73,6 +73,7 @@ def _run_steps(req: dict, blobs: list, workdir: str, strategy: Strategy) -> tupl
         source = blobs[req["source_blob"]] if req.get("source_blob") is not None else b""
         env = dict(req["env"], HOME=workdir, PWD=workdir)
         env.setdefault("TMPDIR", strategy.cfg.get("tmpdir") or workdir)
+        meta: dict = {}
         for step in req["steps"]:
             stdin = blobs[step["stdin_blob"]] if step.get("stdin_blob") is not None else b""
             facts, out, err = run_step(strategy, step, workdir, env, stdin, source)
@@ -81,14 +82,16 @@ def _run_steps(req: dict, blobs: list, workdir: str, strategy: Strategy) -> tupl
             steps_out.append(facts)
             if facts["error"] or facts["exit_code"] != 0 or facts["timed_out"] or facts["output_exceeded"]:
                 break
-        meta = {"steps": steps_out}
-        art = req.get("artifact")
-        if art and len(steps_out) == len(req["steps"]) and steps_out[-1]["exit_code"] == 0:
-            path = os.path.join(workdir, art)
-            if os.path.isfile(path) and os.path.getsize(path) <= MAX_ARTIFACT:
-                with open(path, "rb") as fh:
+            if step["name"] == "compile" and req.get("artifact"):
+                # Taken now, before the program runs: a run that rewrites or relinks its own
+                # binary changes nothing a later run of the same source gets from the cache.
+                data, why = linux.read_run_file(workdir, req["artifact"], strategy.run_uid(), MAX_ARTIFACT)
+                if data is not None:
                     meta["artifact_blob"] = len(out_blobs)
-                    out_blobs.append(fh.read())
+                    out_blobs.append(data)
+                else:
+                    meta["artifact_skipped"] = why
+        meta["steps"] = steps_out
         return meta, out_blobs
     except BaseException as e:
         import traceback
@@ -145,7 +148,7 @@ def main(cfg: dict) -> None:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(0)
-    if cfg.get("netns"):
+    if cfg.get("worker_netns"):  # one empty network namespace for the whole worker (local, no per-run ones)
         linux.unshare(linux.CLONE_NEWNET)
     # Python's own SIGINT handler would let a program interrupt its supervisor (pid 1 of its
     # namespace accepts just the signals it has a handler for): none here; programs get it back.
@@ -156,6 +159,7 @@ def main(cfg: dict) -> None:
         except ImportError:
             pass
     linux.libc()
+    linux.prepare_seccomp()
     record_hard_limits()
     strategy = STRATEGIES[cfg["strategy"]](cfg)
     import gc

@@ -42,6 +42,10 @@ class Strategy(abc.ABC):
     def in_program(self) -> None:
         """In P, before limits apply: drop privileges."""
 
+    def run_uid(self) -> int:
+        """The uid the program runs as (whose files the supervisor may read for it)."""
+        return os.getuid()
+
     @abc.abstractmethod
     def kill_all(self, pid: int) -> None:
         """In S, after each step: kill every process the step left."""
@@ -51,30 +55,74 @@ class Strategy(abc.ABC):
 
 
 class PidNamespace(Strategy):
-    """bwrap: per-run mount/pid/IPC namespaces and one size-capped tmpfs."""
+    """Per-run mount/pid/IPC/network namespaces and one size-capped tmpfs (bwrap, Docker, local as root).
 
-    namespaces = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC
+    cfg: ``stage_dir`` (an empty directory to mount the run's tmpfs on), ``disk_mb``,
+    ``mounts`` ([target, mode] pairs bound to directories of that one tmpfs; the first is the
+    work dir unless ``workdir`` names one to make inside them), ``netns`` (a
+    network namespace per run, loopback up), ``uid``/``gid`` (the program's uid when the
+    supervisor is real root: Docker, local), ``readonly_root`` (remount every host mount
+    read-only for the run: local), ``mask_proc`` (hide in the run's /proc what Docker hides).
+    """
+
+    def __init__(self, cfg: dict) -> None:
+        super().__init__(cfg)
+        self.namespaces = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | (linux.CLONE_NEWNET if cfg.get("netns") else 0)
+        self.mounts = cfg.get("mounts") or [["/work", 0o755], ["/tmp", 0o1777], ["/dev/shm", 0o1777]]
 
     def prepare(self) -> str:
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        if self.cfg.get("readonly_root"):
+            linux.readonly_tree("/")
+        if self.cfg.get("netns"):
+            try:
+                linux.loopback_up()
+            except OSError:
+                pass  # no CAP_NET_ADMIN here: the run simply has no loopback
         stage = self.cfg["stage_dir"]
         linux.mount("tmpfs", stage, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={int(self.cfg['disk_mb'])}m,mode=0755")
-        for sub, target, mode in (("work", "/work", 0o755), ("tmp", "/tmp", 0o1777), ("shm", "/dev/shm", 0o1777)):
-            os.mkdir(f"{stage}/{sub}")
-            os.chmod(f"{stage}/{sub}", mode)
-            linux.mount(f"{stage}/{sub}", target, None, linux.MS_BIND)
-        linux.umount(stage)  # the three binds keep the tmpfs alive; nothing else can reach it
-        return "/work"
+        fds = [os.open(stage, os.O_RDONLY | os.O_DIRECTORY)]
+        for i, (_, mode) in enumerate(self.mounts):
+            sub = f"{stage}/{i}"
+            os.mkdir(sub)
+            os.chmod(sub, mode)
+            if "uid" in self.cfg and i == 0 and not self.cfg.get("workdir"):  # the work dir is the run's own
+                os.chown(sub, self.cfg["uid"], self.cfg["gid"])
+            fds.append(os.open(sub, os.O_RDONLY | os.O_DIRECTORY))  # the stage may sit under a target (local: /tmp)
+        for fd, (target, _) in zip(fds[1:], self.mounts):
+            linux.mount(f"/proc/self/fd/{fd}", target, None, linux.MS_BIND)
+            os.close(fd)
+        linux.umount(f"/proc/self/fd/{fds[0]}")  # the binds keep the tmpfs alive; nothing else can reach it
+        os.close(fds[0])
+        workdir = self.cfg.get("workdir")
+        if workdir:  # inside one of the mounts (local: /tmp is the run's own, so its work dir lives there)
+            os.mkdir(workdir, 0o700)
+            if "uid" in self.cfg:
+                os.chown(workdir, self.cfg["uid"], self.cfg["gid"])
+            return workdir
+        return self.mounts[0][0]
 
     def in_supervisor(self) -> None:
         linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+        if self.cfg.get("mask_proc"):
+            _mask_proc()
 
     def begin(self, req: dict, workdir: str) -> None:
         if int(req.get("disk_mb") or self.cfg["disk_mb"]) != int(self.cfg["disk_mb"]):
-            linux.mount(None, workdir, None, linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV, f"size={int(req['disk_mb'])}m")
+            linux.mount(None, self.mounts[0][0], None, linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV, f"size={int(req['disk_mb'])}m")
+
+    def files_written(self, workdir: str) -> None:
+        if "uid" in self.cfg:
+            _chown_tree(workdir, self.cfg["uid"], self.cfg["gid"])
 
     def in_program(self) -> None:
-        linux.drop_capabilities()
+        if "uid" in self.cfg:
+            _become(self.cfg["uid"], self.cfg["gid"])
+        else:
+            linux.drop_capabilities()
+
+    def run_uid(self) -> int:
+        return self.cfg.get("uid", os.getuid())
 
     def kill_all(self, pid: int) -> None:
         try:
@@ -86,6 +134,39 @@ class PidNamespace(Strategy):
                 os.waitpid(-1, 0)
             except ChildProcessError:
                 return
+
+
+# What Docker hides or freezes in a container's /proc; a run's fresh procfs gets the same.
+PROC_MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+               "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
+PROC_READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
+def _mask_proc() -> None:
+    for path in PROC_MASKED:
+        if os.path.isdir(path):
+            linux.mount("tmpfs", path, "tmpfs", 1 | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, "size=0")
+        elif os.path.exists(path):
+            linux.mount("/dev/null", path, None, linux.MS_BIND)
+    for path in PROC_READONLY:
+        if os.path.exists(path):
+            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
+            linux.mount(None, path, None, linux.MS_REMOUNT | linux.MS_BIND | 1 | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
+
+def _chown_tree(top: str, uid: int, gid: int) -> None:
+    for root, dirs, files in os.walk(top):
+        os.lchown(root, uid, gid)
+        for name in files + dirs:
+            os.lchown(os.path.join(root, name), uid, gid)
+
+
+def _become(uid: int, gid: int) -> None:
+    """Real root to ``uid``: no groups, no capabilities left (a uid change from 0 clears them)."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    linux.prctl(linux.PR_SET_DUMPABLE, 1)  # a uid change clears it: /proc/self would stay root's
 
 
 class DedicatedUid(Strategy):
@@ -105,18 +186,14 @@ class DedicatedUid(Strategy):
         self.before = {d: _entries(d) for d in self.cfg.get("wipe_dirs", [])}
 
     def files_written(self, workdir: str) -> None:
-        uid, gid = self.cfg["uid"], self.cfg["gid"]
-        for root, dirs, files in os.walk(workdir):
-            os.lchown(root, uid, gid)
-            for name in files + dirs:
-                os.lchown(os.path.join(root, name), uid, gid)
+        _chown_tree(workdir, self.cfg["uid"], self.cfg["gid"])
 
     def in_program(self) -> None:
-        os.setgroups([])
-        os.setresgid(self.cfg["gid"], self.cfg["gid"], self.cfg["gid"])
-        os.setresuid(self.cfg["uid"], self.cfg["uid"], self.cfg["uid"])
-        linux.prctl(linux.PR_SET_DUMPABLE, 1)  # a uid change clears it: /proc/self would stay root's
+        _become(self.cfg["uid"], self.cfg["gid"])
         os.setsid()
+
+    def run_uid(self) -> int:
+        return self.cfg["uid"]
 
     def _pids(self):
         uid = self.cfg["uid"]
@@ -175,26 +252,35 @@ def _entries(d: str) -> set:
 
 
 def wipe_owned(dirs, uid: int, everything: bool = False, known=None) -> None:
-    """Delete the entries of ``dirs`` owned by ``uid`` (or all of them).
+    """Delete every entry ``uid`` created in ``dirs``, at any depth (or, with ``everything``, all entries).
 
-    ``known``: {dir: {(name, inode)}} seen before the run; those were there already (and are
-    not the run's: a sticky temp dir lets nobody replace another's entry), so only the new
-    ones are stat'ed — a busy host /tmp holds hundreds of entries.
+    A run's uid can create entries only in directories it may write: its own (deleted whole)
+    and world-writable ones, such as ``/tmp/.X11-unix`` inside /tmp, so those are searched
+    too. Nothing is followed: entries are lstat'ed and links deleted as links. ``known``:
+    {dir: {(name, inode)}} of the top level before the run; those were there already (a
+    sticky temp dir lets nobody replace another's entry), so only new ones are stat'ed.
     """
+    import stat
+
     for d in dirs:
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
         seen = known.get(d, set()) if known else set()
-        for e in entries:
-            if (e.name, e.inode()) in seen:
-                continue
+        pending = [(d, seen)]
+        while pending:
+            where, skip = pending.pop()
             try:
-                if everything or e.stat(follow_symlinks=False).st_uid == uid:
-                    linux.rm_tree(e.path)
+                entries = list(os.scandir(where))
             except OSError:
-                pass
+                continue
+            for e in entries:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                    if everything or st.st_uid == uid:
+                        if (e.name, e.inode()) not in skip or everything:
+                            linux.rm_tree(e.path)
+                    elif stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002:
+                        pending.append((e.path, set()))
+                except OSError:
+                    pass
 
 
 STRATEGIES = {"pidns": PidNamespace, "uid": DedicatedUid, "pgroup": ProcessGroup}

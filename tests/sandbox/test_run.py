@@ -111,8 +111,11 @@ def test_output_over_the_cap_is_truncated_and_flagged(sandbox):
 def test_a_missing_toolchain_is_a_sandbox_error_not_a_crash(sandbox, monkeypatch):
     lang = L.Language(name="fortran-test", source_file="main.f90", compile=("no-such-compiler-xyz", "main.f90"), run=("./main",), artifact="main")
     monkeypatch.setitem(L._LANGUAGES, lang.name, lang)
-    monkeypatch.setitem(L._ALIASES, lang.name, lang.name)
-    r = sandbox.run(Program("fortran-test", "end"))
+    L.LANGUAGES.register(lang.name, lang)
+    try:
+        r = sandbox.run(Program("fortran-test", "end"))
+    finally:
+        L.LANGUAGES.unregister(lang.name)
     assert r.status == "sandbox_error" and "no-such-compiler-xyz" in r.detail and r.stage == "compile"
 
 
