@@ -72,6 +72,8 @@ class Component:
         for key in getattr(self.scorer, "item_kwargs", ()):
             if key in task.metadata:
                 row[key] = task.metadata[key]
+            elif key == "prompt":  # verifiers that read the question (an LLM judge) get the task's prompt
+                row[key] = task.prompt
         return row
 
     def score_fn(self, answer: str, task: Task) -> Score:
