@@ -79,6 +79,8 @@ class PidNamespace(Strategy):
                 linux.loopback_up()
             except OSError:
                 pass  # no CAP_NET_ADMIN here: the run simply has no loopback
+        if os.path.ismount("/dev/mqueue"):  # it shows the queues of the IPC namespace it was mounted in: the run's own
+            linux.mount("mqueue", "/dev/mqueue", "mqueue", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
         stage = self.cfg["stage_dir"]
         linux.mount("tmpfs", stage, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={int(self.cfg['disk_mb'])}m,mode=0755")
         fds = [os.open(stage, os.O_RDONLY | os.O_DIRECTORY)]
