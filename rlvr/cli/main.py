@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "rlvr.cli.envs",
     "rlvr.cli.train",
     "rlvr.cli.report",
+    "rlvr.cli.compare",
 ]
 
 app = typer.Typer(

@@ -87,6 +87,15 @@ def _print_summary(console: Any, summary: dict[str, Any], output_dir: str) -> No
     console.print(f"steps: {summary.get('steps')}   wall time: {summary.get('wall_s', 0):.0f} s   run directory: {output_dir}")
 
 
+def _write_report(output_dir: str) -> None:
+    """The run's README, model card and report.html; prints the report's path."""
+    from rlvr.report import write_report
+    from rlvr.trainer.run.model_card import write_run_docs
+
+    write_run_docs(output_dir)
+    typer.echo(f"report: {write_report(output_dir)}")
+
+
 def train(
     config: Optional[Path] = typer.Argument(None, help="YAML train config (optional with --resume: the run's own)."),
     env: Optional[str] = typer.Option(None, "--env", help="Environment(s): ID[:WEIGHT][,ID[:WEIGHT]...] (replaces the config's)."),
@@ -155,6 +164,7 @@ def train(
 
     if PartialState().is_main_process:
         _print_summary(Console(), summary, cfg.output_dir)
+        _write_report(cfg.output_dir)
 
 
 def demo(
@@ -171,6 +181,7 @@ def demo(
     console = Console(stderr=True)
     summary = run_demo(output_dir, seed, device, say=lambda m: console.print(f"[bold]rlvr[/bold] {m}"), console=console)
     _print_summary(Console(), summary, output_dir)
+    _write_report(output_dir)
 
 
 __all__ = ["register", "train", "demo"]

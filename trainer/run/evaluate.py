@@ -45,8 +45,8 @@ def evaluate_heldout(
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start : start + batch_size]
         episodes = runner.run([k for _, k in chunk], params)
-        rows.extend({"task": i, "env_id": ep.env_id, "success": bool(ep.success), "reward": float(ep.reward),
-                     "tokens": ep.model_tokens} for (i, _), ep in zip(chunk, episodes))
+        rows.extend({"task": i, "env_id": ep.env_id, "entry": k.env, "success": bool(ep.success),
+                     "reward": float(ep.reward), "tokens": ep.model_tokens} for (i, k), ep in zip(chunk, episodes))
     if world > 1:
         from accelerate.utils import gather_object
 
@@ -58,15 +58,23 @@ def summarize_eval(rows: list[dict[str, Any]], n: int, temperature: float, secon
     """pass@1, pass@k curve, mean reward and per-environment pass@1 from per-episode rows."""
     groups: dict[int, list[bool]] = defaultdict(list)
     env_of: dict[int, str] = {}
+    # Two mixture entries of one environment id (say, easy and hard settings) are told apart by index.
+    ids_of_entry = {r.get("entry", r["env_id"]): r["env_id"] for r in rows}
+    shared = {i for i in ids_of_entry.values() if list(ids_of_entry.values()).count(i) > 1}
     for r in rows:
         groups[r["task"]].append(r["success"])
-        env_of[r["task"]] = r["env_id"]
+        env_of[r["task"]] = f"{r['env_id']}[{r['entry']}]" if r["env_id"] in shared else r["env_id"]
+    right = [r["tokens"] for r in rows if r["success"]]
+    wrong = [r["tokens"] for r in rows if not r["success"]]
     curve = pass_at_k_curve(list(groups.values()), n) if groups else {}
     out: dict[str, Any] = {
         "pass@1": curve.get(1, 0.0),
         **{f"pass@{k}": v for k, v in curve.items() if k != 1},
         "reward": sum(r["reward"] for r in rows) / max(1, len(rows)),
         "response_tokens": sum(r["tokens"] for r in rows) / max(1, len(rows)),
+        # the length of right and of wrong answers move differently under some aggregations (Dr. GRPO's point)
+        "response_tokens_correct": sum(right) / len(right) if right else None,
+        "response_tokens_wrong": sum(wrong) / len(wrong) if wrong else None,
         "tasks": len(groups),
         "samples_per_task": n,
         "temperature": temperature,

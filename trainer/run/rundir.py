@@ -9,7 +9,9 @@
       data_order.jsonl     the task keys of every optimiser step (what --resume must reproduce)
       eval_before.json     held-out evaluation of the starting policy
       eval_after.json      held-out evaluation of the final policy
-      reward_curve.png     reward, held-out pass@1, entropy, KL, response length vs step
+      reward_curve.png     the report's curves (reward, held-out pass@k, entropy, lengths, ...) as one image
+      report.html          the run report (rlvr report), written at the end of the run
+      README.md            what each file here holds (data_order.jsonl included)
       summary.json         {"eval_before", "eval_after", "steps", "wall_s", ...}
       checkpoints/         checkpoint-N/ (model, optimiser, scheduler, RNG, trainer state)
       final/               the final policy and tokenizer (loadable with from_pretrained)
@@ -161,7 +163,7 @@ class RunDir:
         """True when the folder holds nothing but what a run writes (safe to replace)."""
         known = {p.name for p in (self.config, self.metrics, self.samples, self.data_order, self.eval_before,
                                   self.eval_after, self.plot, self.summary, self.checkpoints, self.final, self.state)}
-        known |= {"start_policy"} | {n.name.replace(n.suffix, ".tmp") for n in (self.metrics, self.summary)}
+        known |= {"start_policy", "README.md", "report.html"} | {n.name.replace(n.suffix, ".tmp") for n in (self.metrics, self.summary)}
         return all(child.name in known or child.suffix == ".tmp" for child in self.path.iterdir())
 
     def files(self) -> Iterable[Path]:
