@@ -43,6 +43,9 @@ from rlvr.envs.check import CheckReport, EnvCheckError, check
 from rlvr.envs.describe import EnvInfo, describe
 from rlvr.envs.trl_export import reward_funcs, to_dataset
 
+from rlvr.envs.adapters import register_adapters
+
+register_adapters()
 discover_plugins()
 
 __all__ = [

@@ -74,9 +74,14 @@ def register_env(
     *,
     kwargs: dict[str, Any] | None = None,
     description: str = "",
+    origin: str = "builtin",
+    package: str = "",
     **spec: Any,
 ) -> None:
-    """Register a built-in environment with gymnasium and in rlvr's listing.
+    """Register an environment with gymnasium and in rlvr's listing.
+
+    ``origin`` says where it comes from in listings (``builtin``, or an adapter such as
+    ``reasoning-gym``), ``package`` the distribution that provides it.
 
     The spec disables Gymnasium's passive checker and order-enforcing wrappers: ``TextEnv``
     enforces reset-before-step itself, and ``gymnasium.make`` then returns the environment
@@ -87,7 +92,7 @@ def register_env(
     spec.setdefault("order_enforce", False)
     gym.register(id=id, entry_point=entry_point, kwargs=kwargs or {}, **spec)
     with _REG.lock:
-        _REG.records[id] = EnvRecord(id=id, origin="builtin", entry_point=_entry_point_text(entry_point), description=description)
+        _REG.records[id] = EnvRecord(id=id, origin=origin, entry_point=_entry_point_text(entry_point), description=description, package=package)
 
 
 class PluginLoader:
