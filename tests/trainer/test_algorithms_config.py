@@ -11,14 +11,15 @@ from rlvr.errors import ConfigError
 from rlvr.trainer.algorithms import PRESETS, AlgorithmConfig, preset, register_preset
 
 REQUIRED = {"reinforce", "rloo", "ppo", "grpo", "dr_grpo", "dapo", "cispo", "gspo", "sapo", "dppo", "maxrl",
-            "scalerl", "reinforce_pp"}
+            "scalerl", "reinforce_pp", "gdpo", "clip_cov", "kl_cov", "forking_tokens"}
 
 
 def test_all_required_presets_are_registered():
     assert REQUIRED <= set(PRESETS)
 
 
-# The §5.1 table: each named algorithm is exactly this configuration (fields not listed keep defaults).
+# The presets table of docs/algorithms.md: each named algorithm is exactly this configuration
+# (fields not listed keep defaults).
 TABLE = {
     "reinforce": dict(baseline="batch_mean", scale="none", ratio_level="none", trust_region="none", kl_coef=0.0,
                       aggregation="seq_mean_token_sum"),
@@ -57,6 +58,18 @@ TABLE = {
                                   trust_region="clip", kl_estimator="k2", kl_placement="loss",
                                   aggregation="token_mean"),
     "lite_ppo": dict(baseline="group_mean", scale="batch_std", trust_region="clip", aggregation="token_mean"),
+    "gdpo": dict(baseline="group_mean", scale="group_std", multi_reward="normalize_then_sum", post_norm="batch_whiten",
+                 ratio_level="token", trust_region="clip", clip_eps_low=0.2, clip_eps_high=0.2, kl_coef=0.0,
+                 aggregation="token_mean"),
+    "clip_cov": dict(baseline="group_mean", scale="group_std", ratio_level="token", trust_region="clip",
+                     clip_eps_low=0.2, clip_eps_high=0.2, token_selector="clip_cov", clip_cov_frac=2e-4,
+                     clip_cov_low=1.0, clip_cov_high=5.0, kl_coef=0.0, aggregation="token_mean"),
+    "kl_cov": dict(baseline="group_mean", scale="group_std", ratio_level="token", trust_region="none",
+                   token_selector="kl_cov", kl_cov_frac=2e-3, kl_cov_coef=1.0, kl_coef=0.0, aggregation="token_mean"),
+    "forking_tokens": dict(baseline="group_mean", scale="group_std", trust_region="clip", clip_eps_low=0.2,
+                           clip_eps_high=0.28, kl_coef=0.0, aggregation="token_mean", zero_variance="refill",
+                           overlong_mask=True, overlong_penalty=True, token_selector="high_entropy",
+                           entropy_top_frac=0.2),
 }
 
 
@@ -74,6 +87,9 @@ def test_preset_docstring_names_its_paper(name):
 
 
 def test_trainer_facing_properties():
+    assert preset("forking_tokens").needs_entropy and not preset("dapo").needs_entropy
+    assert not preset("clip_cov").needs_entropy and not preset("kl_cov").needs_entropy
+    assert preset("gdpo").uses_reward_components and not preset("grpo").uses_reward_components
     assert preset("ppo").needs_value_model and preset("ppo").needs_ref and preset("ppo").token_level_advantages
     assert not preset("grpo").needs_value_model and preset("grpo").needs_ref
     assert not preset("dapo").needs_ref and preset("dapo").needs_old_logp and not preset("dapo").needs_rollout_logp
@@ -160,6 +176,13 @@ INVALID = [
     (dict(vf_coef=-1.0), "vf_coef"),
     (dict(value_clip=0.0), "value_clip"),
     (dict(token_returns=None), "token_returns"),
+    (dict(multi_reward="gdpo"), "multi_reward"),
+    (dict(token_selector="entropy"), "token_selector"),
+    (dict(clip_cov_frac=0.0), "clip_cov_frac"),
+    (dict(kl_cov_frac=1.5), "kl_cov_frac"),
+    (dict(entropy_top_frac=0.0), "entropy_top_frac"),
+    (dict(clip_cov_low=5.0, clip_cov_high=1.0), "clip_cov_high"),
+    (dict(kl_cov_coef=-1.0), "kl_cov_coef"),
     # combinations
     (dict(ratio_level="sequence", aggregation="token_mean"), "aggregation"),
     (dict(ratio_level="sequence", aggregation="prompt_mean"), "aggregation"),
@@ -172,6 +195,10 @@ INVALID = [
     (dict(baseline="loo", scale="group_mean"), "scale"),
     (dict(token_returns=True, baseline="group_mean", scale="none"), "token_returns"),
     (dict(ratio_anchor="rollout", rollout_correction="tis"), "rollout_correction"),
+    (dict(ratio_level="none", trust_region="none", token_selector="kl_cov"), "token_selector"),
+    (dict(multi_reward="normalize_then_sum", baseline="gae", scale="none"), "multi_reward"),
+    (dict(multi_reward="normalize_then_sum", baseline="none", scale="none", token_returns=True), "multi_reward"),
+    (dict(multi_reward="normalize_then_sum", kl_coef=0.1, kl_placement="reward"), "kl_placement"),
 ]
 
 

@@ -30,6 +30,8 @@ def _batch(b=8, t=5, seed=0, dtype=torch.float64, lengths=None):
 
 
 def _grad(cfg, logp, adv, mask, **kw):
+    if cfg.needs_entropy and "entropy" not in kw:  # any per-token spread will do: -log p of the sampled token
+        kw["entropy"] = -logp.detach()
     x = logp.clone().requires_grad_()
     loss, _ = policy_loss(x, adv, mask, cfg, **kw)
     (g,) = torch.autograd.grad(loss, x)
@@ -213,7 +215,8 @@ def test_rollout_correction_multiplies_the_loss_by_the_corrected_engine_ratio(mo
 REWARD_ONLY_PRESETS = sorted(n for n in PRESETS if not preset(n).needs_value_model)
 
 
-@pytest.mark.parametrize("name", REWARD_ONLY_PRESETS)
+# KL-Cov's |log ρ| penalty pulls towards the anchor whatever the advantages (tested on its own below)
+@pytest.mark.parametrize("name", [n for n in REWARD_ONLY_PRESETS if n != "kl_cov"])
 def test_all_equal_rewards_give_zero_advantages_and_zero_gradient(name):
     cfg = preset(name)
     logp, _, mask, old = _batch()

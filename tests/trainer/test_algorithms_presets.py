@@ -42,6 +42,7 @@ def _make_data() -> dict[str, list[list[float]]]:
     # GSPO: rows 0-2 stay inside the (3e-4, 4e-4) sequence clip, rows 3-5 leave it
     gspo_delta = [[(1e-4 if t % 2 else -1e-4) if i < 3 else 0.05 * (1 if i % 2 else -1) for t in range(T)] for i in range(B)]
     token_adv = [[rng.uniform(-1.5, 1.5) for _ in range(T)] for _ in range(B)]
+    entropy = [[rng.uniform(0.0, 2.0) for _ in range(T)] for _ in range(B)]  # drawn last: the rest is unchanged
 
     def shifted(delta):  # anchor = logp - delta, so ratio = exp(delta)
         return [[logp[i][t] - delta[i][t] for t in range(T)] for i in range(B)]
@@ -53,6 +54,7 @@ def _make_data() -> dict[str, list[list[float]]]:
         "ref": shifted(ref_delta),
         "gspo_old": shifted(gspo_delta),
         "token_adv": token_adv,
+        "entropy": entropy,
     }
 
 
@@ -281,6 +283,101 @@ def hand_maxrl():
     return aggregate_hand(per_token(lambda i, t: (-adv[i] * DATA["logp"][i][t], -adv[i])), "token_mean")
 
 
+def adv_gdpo_one_component() -> list[float]:
+    """GDPO with a single reward component: GRPO's advantage, then whitened over the batch."""
+    grpo = adv_group_mean("group_std")
+    mean = sum(grpo) / B
+    std = statistics.stdev(grpo)
+    return [(a - mean) / (std + 1e-4) for a in grpo]
+
+
+def hand_gdpo():
+    adv = adv_gdpo_one_component()
+    return hand_clip(lambda i, t: adv[i], 0.2, 0.2, "token_mean")
+
+
+def valid_tokens() -> list[tuple[int, int]]:
+    return [(i, t) for i in range(B) for t in range(T) if _valid(i, t)]
+
+
+def hand_covariance(adv: list[float]) -> dict[tuple[int, int], float]:
+    """cov_t = (A_t - mean A)(log π_t - mean log π), means over all loss tokens of the batch."""
+    tokens = valid_tokens()
+    mean_a = sum(adv[i] for i, _ in tokens) / len(tokens)
+    mean_lp = sum(DATA["logp"][i][t] for i, t in tokens) / len(tokens)
+    return {(i, t): (adv[i] - mean_a) * (DATA["logp"][i][t] - mean_lp) for i, t in tokens}
+
+
+# The batch's covariances stay below 0.8 (the paper's band (1, 5) is for real models' batches), so the
+# hand comparison lowers the band to (0.2, 5): four candidates, and token (0, 0) (covariance 0.76)
+# is left out because PPO already clipped it.
+CLIP_COV_BAND = (0.2, 5.0)
+TEST_OVERRIDES = {"clip_cov": dict(clip_cov_low=CLIP_COV_BAND[0], clip_cov_high=CLIP_COV_BAND[1])}
+
+
+def clip_cov_candidates() -> list[tuple[int, int]]:
+    """Tokens Clip-Cov may pick: covariance inside the band and not clipped by PPO (0.2, 0.2)."""
+    adv = adv_group_mean("group_std")
+    out = []
+    for (i, t), cov in hand_covariance(adv).items():
+        ratio, a = ratio_to("old", i, t), adv[i]
+        clipped = (a > 0 and ratio > 1.2) or (a < 0 and ratio < 0.8)
+        if CLIP_COV_BAND[0] < cov < CLIP_COV_BAND[1] and not clipped:
+            out.append((i, t))
+    return out
+
+
+def hand_clip_cov():
+    """max(1, floor(2e-4·17)) = 1 random candidate loses its term: one answer per candidate."""
+    adv = adv_group_mean("group_std")
+    answers = []
+    for chosen in clip_cov_candidates():
+        def term(i, t, chosen=chosen):
+            return (0.0, 0.0) if (i, t) == chosen else ppo_clip_term(ratio_to("old", i, t), adv[i], 0.2, 0.2)
+
+        answers.append(aggregate_hand(per_token(term), "token_mean"))
+    return answers
+
+
+def hand_kl_cov():
+    """-ρA on every token; the max(1, floor(2e-3·17)) = 1 top-covariance token adds 1.0·|log ρ|."""
+    adv = adv_group_mean("group_std")
+    cov = hand_covariance(adv)
+    top = max(cov, key=cov.get)
+
+    def term(i, t):
+        ratio = ratio_to("old", i, t)
+        loss, g = -ratio * adv[i], -ratio * adv[i]
+        if (i, t) == top:
+            u = DATA["logp"][i][t] - DATA["old"][i][t]
+            loss, g = loss + abs(u), g + math.copysign(1.0, u)
+        return loss, g
+
+    return aggregate_hand(per_token(term), "token_mean")
+
+
+def hand_entropy_threshold(top_frac: float) -> float:
+    """torch.quantile's linear interpolation at 1 - top_frac, over the loss tokens' entropies."""
+    values = sorted(DATA["entropy"][i][t] for i, t in valid_tokens())
+    pos = (1.0 - top_frac) * (len(values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (pos - lo) * (values[hi] - values[lo])
+
+
+def hand_forking_tokens():
+    """DAPO's loss on the top-20% entropy tokens only; the denominator still counts every token."""
+    adv = adv_group_mean("group_std")
+    threshold = hand_entropy_threshold(0.2)
+
+    def term(i, t):
+        if DATA["entropy"][i][t] < threshold:
+            return 0.0, 0.0
+        return ppo_clip_term(ratio_to("old", i, t), adv[i], 0.2, 0.28)
+
+    return aggregate_hand(per_token(term), "token_mean")
+
+
 HAND = {
     "reinforce": (hand_reinforce, adv_batch_mean),
     "rloo": (hand_rloo, adv_loo),
@@ -297,6 +394,10 @@ HAND = {
     "reinforce_pp": (hand_ppo, None),
     "reinforce_pp_baseline": (hand_reinforce_pp_baseline, adv_rpp_baseline),
     "lite_ppo": (hand_lite_ppo, lambda: adv_group_mean("batch_std")),
+    "gdpo": (hand_gdpo, adv_gdpo_one_component),
+    "clip_cov": (hand_clip_cov, lambda: adv_group_mean("group_std")),
+    "kl_cov": (hand_kl_cov, lambda: adv_group_mean("group_std")),
+    "forking_tokens": (hand_forking_tokens, lambda: adv_group_mean("group_std")),
 }
 
 
@@ -307,7 +408,7 @@ def test_every_registered_preset_has_a_hand_reference():
 @pytest.mark.parametrize("name", sorted(HAND))
 def test_preset_loss_and_gradient_match_hand_computation(name):
     hand_fn, hand_adv_fn = HAND[name]
-    cfg = preset(name)
+    cfg = preset(name, **TEST_OVERRIDES.get(name, {}))
     mask = _mask()
     if hand_adv_fn is None:  # token-level advantages (PPO / REINFORCE++) are given directly
         advantages = torch.tensor(DATA["token_adv"], dtype=torch.float64)
@@ -319,12 +420,21 @@ def test_preset_loss_and_gradient_match_hand_computation(name):
     loss, metrics = policy_loss(
         logp, advantages, mask, cfg,
         old_logp=old, rollout_logp=_tensor(DATA["rollout"]), ref_logp=_tensor(DATA["ref"]),
-        group_size=G, max_completion_length=MAX_LEN,
+        group_size=G, max_completion_length=MAX_LEN, entropy=_tensor(DATA["entropy"]),
     )
     (grad,) = torch.autograd.grad(loss, logp)
-    want_loss, want_grad = hand_fn()
+    answers = hand_fn()
+    if isinstance(answers, tuple):
+        answers = [answers]
+    else:  # a random choice among candidates (Clip-Cov): the result must be one of the hand answers
+        assert len(answers) >= 2, "the reference batch should offer the random choice more than one candidate"
+    matches = [
+        (want_loss, want_grad) for want_loss, want_grad in answers
+        if torch.allclose(grad, torch.tensor(want_grad, dtype=torch.float64), rtol=1e-9, atol=1e-12)
+    ]
+    assert len(matches) == 1, f"{len(matches)} of {len(answers)} hand answers match the gradient"
+    want_loss, _ = matches[0]
     assert loss.item() == pytest.approx(want_loss, rel=1e-10, abs=1e-12)
-    torch.testing.assert_close(grad, torch.tensor(want_grad, dtype=torch.float64), rtol=1e-9, atol=1e-12)
     assert metrics["loss"] == pytest.approx(want_loss, rel=1e-10, abs=1e-12)
 
 
@@ -377,3 +487,38 @@ def test_token_advantages_pipeline_matches_compute_advantages_for_sequence_prese
         seq = compute_advantages(rewards, cfg).reshape(B, 1).expand(B, T)
         torch.testing.assert_close(adv, torch.where(_mask(), seq, torch.zeros_like(seq)))
         assert returns is None
+
+
+def _clip_cov_run(seed: int) -> tuple[torch.Tensor, dict[str, float]]:
+    cfg = preset("clip_cov", clip_cov_low=CLIP_COV_BAND[0], clip_cov_high=CLIP_COV_BAND[1])
+    adv = compute_advantages(torch.tensor(REWARDS, dtype=torch.float64), cfg).reshape(B)
+    logp = _tensor(DATA["logp"]).requires_grad_()
+    loss, metrics = policy_loss(logp, adv, _mask(), cfg, old_logp=_tensor(DATA["old"]),
+                                generator=torch.Generator().manual_seed(seed))
+    (grad,) = torch.autograd.grad(loss, logp)
+    return grad, metrics
+
+
+def test_clip_cov_choice_is_random_among_candidates_and_reproducible_with_a_generator():
+    answers = [torch.tensor(g, dtype=torch.float64) for _, g in hand_clip_cov()]
+    picked = set()
+    for seed in range(12):
+        grad, metrics = _clip_cov_run(seed)
+        assert metrics["clip_cov_frac"] == pytest.approx(1 / sum(LENGTHS))  # exactly one token
+        hits = [k for k, want in enumerate(answers) if torch.allclose(grad, want, rtol=1e-9, atol=1e-12)]
+        assert len(hits) == 1
+        picked.add(hits[0])
+        again, _ = _clip_cov_run(seed)
+        assert torch.equal(grad, again)
+    assert len(picked) >= 2, "twelve seeds always picked the same candidate"
+
+
+def test_clip_cov_without_candidates_is_plain_ppo_clip():
+    """With the paper's band (1, 5) nothing in the reference batch qualifies: the loss is PPO-clip's."""
+    cfg = preset("clip_cov")
+    assert max(hand_covariance(adv_group_mean("group_std")).values()) < cfg.clip_cov_low
+    adv = compute_advantages(torch.tensor(REWARDS, dtype=torch.float64), cfg).reshape(B)
+    loss, metrics = policy_loss(_tensor(DATA["logp"]), adv, _mask(), cfg, old_logp=_tensor(DATA["old"]))
+    plain, _ = policy_loss(_tensor(DATA["logp"]), adv, _mask(), cfg.replace(token_selector="none"),
+                           old_logp=_tensor(DATA["old"]))
+    assert metrics["clip_cov_frac"] == 0.0 and loss.item() == plain.item()

@@ -9,7 +9,10 @@ one registration line):
 * ``SCALES``      what the centred reward is divided by: ``none``, ``group_std`` (GRPO; unbiased
   ``torch.std`` of the group + eps), ``batch_std`` (Lite-PPO / ScaleRL; unbiased std of *all*
   rewards in the batch + eps), ``group_mean`` (MaxRL; 0 where the group mean is not positive).
-* ``POST_NORMS``  applied last over the whole batch: ``none``, ``batch_whiten`` (REINFORCE++).
+* ``POST_NORMS``  applied last over the whole batch: ``none``, ``batch_whiten`` (REINFORCE++, GDPO).
+
+Rewards with named components (``[P, G, K]``) are combined per ``MULTI_REWARDS`` (sum first, or
+GDPO's normalise-each-then-sum; ``rlvr.trainer.algorithms.multi_reward``).
 
 Non-finite rewards (NaN / ±inf: an unscorable completion) are excluded from every statistic and
 get advantage exactly 0; a group with fewer than two valid rewards has std 0 and, for the
@@ -23,13 +26,14 @@ GAE (``baseline="gae"``) needs a value model and token rewards: see ``compute_ga
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from rlvr.registry import Registry
+from rlvr.trainer.algorithms.multi_reward import MULTI_REWARDS, component_weights
 from rlvr.trainer.algorithms.tensor_ops import compute_dtype, masked_mean, masked_std, whiten
 
 if TYPE_CHECKING:
@@ -125,12 +129,22 @@ def _batch_whiten(a: Tensor, valid: Tensor, eps: float) -> Tensor:
     return whiten(a, valid, eps)
 
 
-def compute_advantages(rewards: Tensor, cfg: AlgorithmConfig) -> Tensor:
-    """Per-completion advantages ``[P, G]`` from outcome rewards ``[P, G]`` (P prompts, G samples each)."""
-    if rewards.dim() != 2:
+def compute_advantages(
+    rewards: Tensor,
+    cfg: AlgorithmConfig,
+    *,
+    weights: Tensor | Sequence[float] | None = None,
+) -> Tensor:
+    """Per-completion advantages ``[P, G]`` from outcome rewards (P prompts, G samples each).
+
+    ``rewards`` is ``[P, G]``, or ``[P, G, K]`` for K named reward components with ``weights``
+    ``[K]`` (ones when None); ``cfg.multi_reward`` says whether components are summed before the
+    baseline and scale or normalised one by one (GDPO), see ``rlvr.trainer.algorithms.multi_reward``.
+    """
+    if rewards.dim() not in (2, 3):
         raise ValueError(
-            f"rewards must have shape [P, G] (prompts x group size), got {tuple(rewards.shape)}; "
-            "reshape a flat [B] tensor with rewards.view(-1, group_size)"
+            f"rewards must have shape [P, G] (prompts x group size) or [P, G, K] (K reward components), "
+            f"got {tuple(rewards.shape)}; reshape a flat [B] tensor with rewards.view(-1, group_size)"
         )
     if cfg.baseline not in BASELINES:
         raise ValueError(
@@ -138,10 +152,18 @@ def compute_advantages(rewards: Tensor, cfg: AlgorithmConfig) -> Tensor:
             "use compute_token_advantages (GAE needs values and token rewards)"
         )
     r = rewards.detach().to(compute_dtype(rewards))
-    valid = torch.isfinite(r)
-    r = torch.where(valid, r, torch.zeros_like(r))
-    a = r - BASELINES[cfg.baseline](r, valid)
-    a = SCALES[cfg.scale](a, r, valid, cfg.std_eps)
+    if r.dim() == 2:
+        r = r.unsqueeze(-1)
+    w = component_weights(weights, r.shape[-1], r)
+    present = torch.isfinite(r)
+    r = torch.where(present, r, torch.zeros_like(r))
+
+    def normalize(x: Tensor, valid: Tensor) -> Tensor:
+        a = x - BASELINES[cfg.baseline](x, valid)
+        a = SCALES[cfg.scale](a, x, valid, cfg.std_eps)
+        return torch.where(valid, a, torch.zeros_like(a))
+
+    a, valid = MULTI_REWARDS[cfg.multi_reward](r, present, w, normalize)
     a = torch.where(valid, a, torch.zeros_like(a))
     a = POST_NORMS[cfg.post_norm](a, valid, cfg.std_eps)
     return torch.where(valid, a, torch.zeros_like(a))

@@ -21,9 +21,11 @@ from rlvr.registry import did_you_mean
 from rlvr.trainer.algorithms.advantages import BASELINES, POST_NORMS, SCALES
 from rlvr.trainer.algorithms.aggregation import AGGREGATIONS
 from rlvr.trainer.algorithms.kl import KL_ESTIMATORS
+from rlvr.trainer.algorithms.multi_reward import MULTI_REWARDS
 from rlvr.trainer.algorithms.ratios import RATIO_ANCHORS, RATIO_LEVELS
 from rlvr.trainer.algorithms.rollout_correction import ROLLOUT_CORRECTION_LEVELS, ROLLOUT_CORRECTIONS
 from rlvr.trainer.algorithms.surrogates import DPPO_DIVERGENCES, TRUST_REGIONS
+from rlvr.trainer.algorithms.token_selectors import TOKEN_SELECTORS
 
 CRITIC_BASELINE = "gae"
 KL_PLACEMENTS = ("loss", "reward")
@@ -55,7 +57,13 @@ class AlgorithmConfig:
         "none",
         "Normalisation applied last over the whole batch: 'none' or 'batch_whiten' "
         "((A - mean)/(std + std_eps) over all valid completions, or all valid tokens for token-level "
-        "advantages; REINFORCE++, PPO).",
+        "advantages; REINFORCE++, PPO, GDPO).",
+    )
+    multi_reward: str = _f(
+        "sum_then_normalize",
+        "Rewards with K named components ([P, G, K] with weights): 'sum_then_normalize' (weighted sum, "
+        "then baseline and scale) or 'normalize_then_sum' (GDPO: baseline and scale per component "
+        "within the group, then the weighted sum; pair it with post_norm='batch_whiten').",
     )
     std_eps: float = _f(1e-4, "Added to every std before dividing by it (GRPO/TRL convention: 1e-4).")
     token_returns: bool = _f(
@@ -107,6 +115,27 @@ class AlgorithmConfig:
     dppo_is_cap: float = _f(10.0, "DPPO: cap C of the detached IS weight min(ratio, C) (Stable-RL code: 10).")
     sapo_tau_pos: float = _f(1.0, "SAPO gate temperature for A > 0 tokens.")
     sapo_tau_neg: float = _f(1.05, "SAPO gate temperature for A <= 0 tokens.")
+
+    # ---- token selector ---------------------------------------------------------------------
+    token_selector: str = _f(
+        "none",
+        "Which tokens keep their gradient after the trust region: 'none', 'clip_cov' (zero the loss of a "
+        "random few tokens of high covariance between log-prob and advantage), 'kl_cov' (add "
+        "kl_cov_coef*|log ratio| to the highest-covariance tokens), 'high_entropy' (only the "
+        "entropy_top_frac highest-entropy 'forking' tokens; needs per-token entropies).",
+    )
+    clip_cov_frac: float = _f(
+        2e-4, "Clip-Cov: fraction of the loss tokens whose gradient is removed (at least 1 token)."
+    )
+    clip_cov_low: float = _f(1.0, "Clip-Cov: lower bound of the covariance of a candidate token (exclusive).")
+    clip_cov_high: float = _f(5.0, "Clip-Cov: upper bound of the covariance of a candidate token (exclusive).")
+    kl_cov_frac: float = _f(
+        2e-3, "KL-Cov: fraction of the loss tokens (largest covariance first) that get the penalty (at least 1)."
+    )
+    kl_cov_coef: float = _f(1.0, "KL-Cov: coefficient of |log ratio| on the selected tokens.")
+    entropy_top_frac: float = _f(
+        0.2, "High-entropy selector: fraction of the loss tokens (highest entropy first) that keep their gradient."
+    )
 
     # ---- KL to a reference policy -----------------------------------------------------------
     kl_coef: float = _f(0.0, "KL coefficient beta; > 0 needs a reference model (ref_logp).")
@@ -184,6 +213,17 @@ class AlgorithmConfig:
         return self.kl_coef > 0
 
     @property
+    def needs_entropy(self) -> bool:
+        """True when ``policy_loss`` needs the policy's per-token entropy (``entropy=``)."""
+        return TOKEN_SELECTORS[self.token_selector].needs_entropy
+
+    @property
+    def uses_reward_components(self) -> bool:
+        """True when advantages depend on the separate reward components, not only on their sum
+        (pass ``[P, G, K]`` rewards and their weights to ``compute_advantages``)."""
+        return self.multi_reward != "sum_then_normalize"
+
+    @property
     def needs_value_model(self) -> bool:
         """True for critic-based advantages (PPO): a value model, GAE and the value loss."""
         return self.baseline == CRITIC_BASELINE
@@ -252,6 +292,8 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "baseline": (*BASELINES.names(), CRITIC_BASELINE),
         "scale": tuple(SCALES.names()),
         "post_norm": tuple(POST_NORMS.names()),
+        "multi_reward": tuple(MULTI_REWARDS.names()),
+        "token_selector": tuple(TOKEN_SELECTORS.names()),
         "ratio_level": tuple(RATIO_LEVELS.names()),
         "ratio_anchor": RATIO_ANCHORS,
         "trust_region": tuple(TRUST_REGIONS.names()),
@@ -322,6 +364,14 @@ def _check_ranges(c: AlgorithmConfig) -> None:
     for name in ("dppo_delta_low", "dppo_delta_high", "dppo_is_cap", "sapo_tau_pos", "sapo_tau_neg"):
         _require(getattr(c, name) > 0, name, f"must be > 0, got {getattr(c, name)}")
     _require(c.kl_coef >= 0, "kl_coef", f"must be >= 0, got {c.kl_coef}")
+    for name in ("clip_cov_frac", "kl_cov_frac", "entropy_top_frac"):
+        _require(0 < getattr(c, name) <= 1, name, f"must be in (0, 1], got {getattr(c, name)}")
+    _require(
+        c.clip_cov_low < c.clip_cov_high,
+        "clip_cov_high",
+        f"must be above clip_cov_low={c.clip_cov_low}, got {c.clip_cov_high}",
+    )
+    _require(c.kl_cov_coef >= 0, "kl_cov_coef", f"must be >= 0, got {c.kl_cov_coef}")
     _require(c.norm_length is None or c.norm_length > 0, "norm_length", f"must be > 0 (or None), got {c.norm_length}")
     _require(
         c.overlong_max_length is None or c.overlong_max_length > 0,
@@ -347,6 +397,25 @@ def _check_ranges(c: AlgorithmConfig) -> None:
 
 
 def _check_combinations(c: AlgorithmConfig) -> None:
+    _require(
+        c.token_selector != "kl_cov" or c.uses_ratio,
+        "token_selector",
+        "KL-Cov penalises |log ratio|, but ratio_level='none' has no ratio",
+        "set ratio_level='token'",
+    )
+    _require(
+        not c.uses_reward_components or not c.token_level_advantages,
+        "multi_reward",
+        f"multi_reward={c.multi_reward!r} normalises outcome-reward components, but the advantages are "
+        "token-level (GAE or token returns)",
+        "use multi_reward='sum_then_normalize' with baseline='gae' or token_returns=True",
+    )
+    _require(
+        not c.uses_reward_components or c.kl_placement == "loss" or c.kl_coef == 0,
+        "kl_placement",
+        f"multi_reward={c.multi_reward!r} has no single reward to subtract the KL from",
+        "set kl_placement='loss' (or kl_coef=0)",
+    )
     _require(
         c.uses_ratio or c.trust_region == "none",
         "trust_region",

@@ -1,7 +1,8 @@
 """``policy_loss``: the policy-gradient loss of any ``AlgorithmConfig``, composed from the axis modules.
 
-Pipeline per call (docs/algorithms.md §5): anchor -> importance ratio -> trust region (per-token
-loss) -> rollout-correction weight -> KL in the loss -> aggregation. Conventions:
+Pipeline per call (docs/algorithms.md, "The loss pipeline"): anchor -> importance ratio -> trust
+region (per-token loss) -> token selector -> rollout-correction weight -> KL in the loss ->
+aggregation. Conventions:
 
 * Shapes: ``logp``, ``mask`` and every optional log-prob tensor are ``[B, T]`` with the G
   completions of a prompt in consecutive rows; ``advantages`` is ``[B]`` or ``[B, T]``.
@@ -9,6 +10,8 @@ loss) -> rollout-correction weight -> KL in the loss -> aggregation. Conventions
   gradient of ``log π``). Likewise a missing ``rollout_logp`` means no trainer/engine mismatch.
 * ``ref_logp=None`` means no reference: the KL term is skipped (``cfg.needs_ref`` tells the
   trainer when to provide it).
+* ``entropy`` is the policy's per-token entropy (detached inside); only a token selector that
+  needs it reads it (``cfg.needs_entropy``), and then it is required.
 * Masked positions may hold anything (padding, NaN, inf): they are selected away before any
   arithmetic, and rows with an empty mask contribute nothing, so the loss is never NaN.
 * Computation is in at least float32 (bf16 inputs are upcast; float64 stays float64); the
@@ -31,6 +34,7 @@ from rlvr.trainer.algorithms.kl import kl_penalty
 from rlvr.trainer.algorithms.ratios import log_ratio, select_anchor
 from rlvr.trainer.algorithms.rollout_correction import rollout_correction_weights
 from rlvr.trainer.algorithms.surrogates import TRUST_REGIONS, SurrogateInputs
+from rlvr.trainer.algorithms.token_selectors import SelectorInputs, apply_token_selector
 from rlvr.trainer.algorithms.tensor_ops import as_mask, check_like, compute_dtype, masked_mean, where_mask
 
 if TYPE_CHECKING:
@@ -60,6 +64,8 @@ def policy_loss(
     group_size: int | None = None,
     max_completion_length: int | None = None,
     normalizer: float | Tensor | None = None,
+    entropy: Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Scalar policy loss and float metrics for log-probs ``logp [B, T]`` of the sampled tokens.
 
@@ -76,6 +82,9 @@ def policy_loss(
             ``cfg.norm_length`` is set.
         normalizer: units of the whole optimiser step (tokens / sequences / prompts by
             aggregation, see the module doc); None = this call's count.
+        entropy: ``[B, T]`` per-token entropy of the current policy (needed when
+            ``cfg.needs_entropy``, e.g. the high-entropy token selector).
+        generator: random generator of the Clip-Cov token choice (None = torch's global one).
 
     Returns:
         ``(loss, metrics)``: a 0-dim tensor (float32, or float64 for float64 inputs) and a dict
@@ -84,7 +93,8 @@ def policy_loss(
     if logp.dim() != 2:
         raise ValueError(f"logp must have shape [B, T], got {tuple(logp.shape)}")
     mask = as_mask(mask, logp.shape)
-    for name, t in (("old_logp", old_logp), ("rollout_logp", rollout_logp), ("ref_logp", ref_logp)):
+    tensors = (("old_logp", old_logp), ("rollout_logp", rollout_logp), ("ref_logp", ref_logp), ("entropy", entropy))
+    for name, t in tensors:
         check_like(t, logp.shape, name)
     dtype = compute_dtype(logp)
 
@@ -92,14 +102,17 @@ def policy_loss(
         return None if t is None else where_mask(t.detach().to(dtype), mask)
 
     lp = where_mask(logp.to(dtype), mask)
-    old, rollout, ref = clean(old_logp), clean(rollout_logp), clean(ref_logp)
+    old, rollout, ref, ent = clean(old_logp), clean(rollout_logp), clean(ref_logp), clean(entropy)
     adv = _prepare_advantages(advantages, mask, dtype)
 
     anchor = select_anchor(cfg, lp, old, rollout)
     lr = log_ratio(cfg, lp, anchor, mask)
     out = TRUST_REGIONS[cfg.trust_region](SurrogateInputs(lp, lr, adv, anchor, mask), cfg)
+    unclipped = torch.zeros_like(mask)
+    clipped = out.indicators.get("clip_frac_low", unclipped) | out.indicators.get("clip_frac_high", unclipped)
+    selected = apply_token_selector(SelectorInputs(out.loss, lp, lr, adv, mask, clipped, ent, generator), cfg)
     weights, rc_indicators = rollout_correction_weights(cfg, old if old is not None else lp.detach(), rollout, mask)
-    token_loss = out.loss * weights
+    token_loss = selected.loss * weights
 
     kl = None
     if ref is not None:
@@ -111,7 +124,7 @@ def policy_loss(
         loss = aggregate(where_mask(token_loss + cfg.kl_coef * kl, mask), mask, cfg, **agg)
 
     with torch.no_grad():
-        metrics = _metrics(loss, pg_loss, lr, kl, adv, mask, {**out.indicators, **rc_indicators})
+        metrics = _metrics(loss, pg_loss, lr, kl, adv, mask, {**out.indicators, **selected.indicators, **rc_indicators})
     return loss, metrics
 
 

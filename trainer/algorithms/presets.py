@@ -240,3 +240,62 @@ def lite_ppo() -> AlgorithmConfig:
         baseline="group_mean", scale="batch_std", ratio_level="token", trust_region="clip",
         aggregation="token_mean",
     )
+
+
+@register_preset("gdpo")
+def gdpo() -> AlgorithmConfig:
+    """GDPO: Liu et al. (NVIDIA) 2026, "GDPO: Group reward-Decoupled Normalization Policy Optimization
+    for Multi-reward RL Optimization" (arXiv:2601.05242; code NVlabs/GDPO).
+
+    Each reward component normalised within its group, (r_k - mean_g)/(std_g + 1e-4), weighted sum
+    over components, then whitened over the batch; token ratio, clip 0.2, no KL, token-mean (the
+    loss side of the authors' verl runs). Needs rewards as [P, G, K] components to differ from
+    GRPO: with one component it is GRPO's advantage whitened over the batch.
+    """
+    return AlgorithmConfig(
+        baseline="group_mean", scale="group_std", multi_reward="normalize_then_sum", post_norm="batch_whiten",
+        ratio_level="token", trust_region="clip", clip_eps_low=0.2, clip_eps_high=0.2, aggregation="token_mean",
+    )
+
+
+@register_preset("clip_cov")
+def clip_cov() -> AlgorithmConfig:
+    """Clip-Cov: Cui et al. 2025, "The Entropy Mechanism of Reinforcement Learning for Reasoning
+    Language Models" (arXiv:2505.22617; code PRIME-RL/Entropy-Mechanism-of-RL, verl ``clip_cov``).
+
+    GRPO advantages, PPO clip 0.2; among unclipped tokens whose covariance
+    (A - mean A)(log π - mean log π) lies in (1, 5), a random 2e-4 of the tokens (at least one)
+    lose their gradient; no KL, token-mean (the paper's Qwen2.5-7B recipe).
+    """
+    return AlgorithmConfig(
+        baseline="group_mean", scale="group_std", ratio_level="token", trust_region="clip",
+        clip_eps_low=0.2, clip_eps_high=0.2, token_selector="clip_cov", clip_cov_frac=2e-4,
+        clip_cov_low=1.0, clip_cov_high=5.0, aggregation="token_mean",
+    )
+
+
+@register_preset("kl_cov")
+def kl_cov() -> AlgorithmConfig:
+    """KL-Cov: Cui et al. 2025, "The Entropy Mechanism of Reinforcement Learning for Reasoning
+    Language Models" (arXiv:2505.22617; code PRIME-RL/Entropy-Mechanism-of-RL, verl ``kl_cov``).
+
+    GRPO advantages, unclipped token ratio (loss -ρA); the 2e-3 of the tokens with the largest
+    covariance (at least one) get + 1.0·|log ρ|; no KL to a reference, token-mean (the paper's
+    Qwen2.5-7B recipe: kl_cov_ratio 0.002, ppo_kl_coef 1).
+    """
+    return AlgorithmConfig(
+        baseline="group_mean", scale="group_std", ratio_level="token", trust_region="none",
+        token_selector="kl_cov", kl_cov_frac=2e-3, kl_cov_coef=1.0, aggregation="token_mean",
+    )
+
+
+@register_preset("forking_tokens")
+def forking_tokens() -> AlgorithmConfig:
+    """High-entropy forking tokens: Wang et al. 2025, "Beyond the 80/20 Rule: High-Entropy Minority
+    Tokens Drive Effective Reinforcement Learning for LLM Reasoning" (arXiv:2506.01939).
+
+    DAPO (the paper's base: clip-higher 0.2/0.28, token-mean over all tokens, dynamic sampling,
+    overlong filtering and punishment, no KL) with the policy gradient kept only on tokens whose
+    entropy is in the top 20% of the batch's; needs per-token entropies (``entropy=``).
+    """
+    return dapo().replace(token_selector="high_entropy", entropy_top_frac=0.2)

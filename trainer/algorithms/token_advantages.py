@@ -1,7 +1,8 @@
 """One entry point from outcome rewards to the advantages ``policy_loss`` takes, for every config.
 
 ``compute_token_advantages(rewards [P, G], mask [B, T], cfg, ...) -> (advantages [B, T], returns)``
-chooses by config:
+chooses by config (``rewards`` may also be ``[P, G, K]`` named components with ``weights [K]``:
+GDPO normalises them one by one, every other config sums them first):
 
 * per-completion estimators (everything but PPO and REINFORCE++): KL-in-reward, if configured,
   subtracts ``kl_coef·Σ_t k_t`` from each completion's reward (RLOO's summed k1); then
@@ -16,6 +17,7 @@ Completions with a non-finite reward get zero advantage (and returns equal to th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,6 +26,7 @@ from torch import Tensor
 from rlvr.trainer.algorithms.advantages import POST_NORMS, compute_advantages
 from rlvr.trainer.algorithms.gae import compute_gae, discounted_returns
 from rlvr.trainer.algorithms.kl import kl_penalty, kl_shaped_rewards
+from rlvr.trainer.algorithms.multi_reward import component_weights
 from rlvr.trainer.algorithms.tensor_ops import as_mask, check_like, compute_dtype, masked_sum, where_mask
 
 if TYPE_CHECKING:
@@ -38,22 +41,29 @@ def compute_token_advantages(
     logp: Tensor | None = None,
     ref_logp: Tensor | None = None,
     values: Tensor | None = None,
+    weights: Tensor | Sequence[float] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Advantages ``[B, T]`` (0 at masked positions) and, for GAE, returns ``[B, T]`` (else None).
 
     ``logp`` are the sampling policy's log-probs and ``ref_logp`` the reference's (both needed
     for KL in the reward; without ``ref_logp`` no KL is applied); ``values`` the critic's values,
-    required when ``cfg.needs_value_model``.
+    required when ``cfg.needs_value_model``; ``weights`` the ``[K]`` weights of ``[P, G, K]`` rewards.
     """
-    if rewards.dim() != 2:
-        raise ValueError(f"rewards must have shape [P, G], got {tuple(rewards.shape)}")
-    n_rows = rewards.numel()
+    if rewards.dim() not in (2, 3):
+        raise ValueError(f"rewards must have shape [P, G] or [P, G, K], got {tuple(rewards.shape)}")
+    if rewards.dim() == 3 and not cfg.uses_reward_components:
+        rewards = summed_components(rewards, weights)
+        weights = None
+    n_rows = rewards.shape[0] * rewards.shape[1]
     if mask.dim() != 2 or mask.shape[0] != n_rows:
         raise ValueError(f"mask must have shape [B, T] with B = P*G = {n_rows}, got {tuple(mask.shape)}")
     mask = as_mask(mask, mask.shape)
     for name, t in (("logp", logp), ("ref_logp", ref_logp), ("values", values)):
         check_like(t, mask.shape, name)
     dtype = compute_dtype(rewards, logp, ref_logp, values)
+    if cfg.uses_reward_components:  # per-component advantages; KL in the reward is ruled out by the config
+        adv = compute_advantages(rewards, cfg, weights=weights).reshape(n_rows).to(dtype)
+        return where_mask(adv.unsqueeze(-1).expand(mask.shape), mask), None
     flat = rewards.detach().to(dtype).reshape(n_rows)
     valid_rows = torch.isfinite(flat)
     kl_in_reward = cfg.kl_placement == "reward" and cfg.kl_coef > 0 and ref_logp is not None
@@ -82,3 +92,13 @@ def compute_token_advantages(
         adv = discounted_returns(token_rewards, mask, cfg.gamma)
     adv = POST_NORMS[cfg.post_norm](where_mask(adv, keep), keep, cfg.std_eps)
     return where_mask(adv, keep), returns
+
+
+def summed_components(rewards: Tensor, weights: Tensor | Sequence[float] | None = None) -> Tensor:
+    """``[P, G]`` weighted sums of ``[P, G, K]`` reward components; missing (non-finite) components are
+    skipped, and a completion with none is NaN (TRL's convention for reward functions returning None)."""
+    r = rewards.detach().to(compute_dtype(rewards))
+    w = component_weights(weights, r.shape[-1], r)
+    present = torch.isfinite(r)
+    total = torch.where(present, r * w, torch.zeros_like(r)).sum(-1)
+    return torch.where(present.any(-1), total, torch.full_like(total, float("nan")))
