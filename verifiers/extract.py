@@ -120,16 +120,19 @@ def last_latex(text: str) -> str | None:
     return None
 
 
-_EXPR_CHUNK = re.compile(r"[0-9A-Za-z\\{}()\[\]^_+\-*/=.,|!<>':]+")
+_EXPR_CHUNK = re.compile(r"[0-9A-Za-z\\{}()\[\]^_+\-*/=.,|!<>':%&]+")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
+_NAMED_GROUP = re.compile(r"\\(?:begin|end|text|textbf|textrm|mathrm|mbox|operatorname)\s*\{[^{}]*\}")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 def _mathy(chunk: str) -> bool:
-    """Could this space-free chunk be part of a formula? (no plain word of two or more letters)"""
-    if not _EXPR_CHUNK.fullmatch(chunk):
+    """Could this chunk be part of a formula? (no plain word of two or more letters outside
+    ``\\text{}``-like groups and ``\\begin{..}``/``\\end{..}``)"""
+    bare = _NAMED_GROUP.sub("T", chunk).replace(" ", "")
+    if not _EXPR_CHUNK.fullmatch(bare):
         return False
-    return _WORD.search(_COMMAND.sub(" ", chunk)) is None
+    return _WORD.search(_COMMAND.sub(" ", bare)) is None
 
 
 def plain_expression(text: str) -> str | None:
@@ -141,7 +144,7 @@ def plain_expression(text: str) -> str | None:
     """
     tail = text.rstrip()[-4 * MAX_EXPRESSION_CHARS :]
     line = tail.rsplit("\n", 1)[-1].strip().rstrip(".;:!?,").rstrip()
-    chunks = line.split()
+    chunks = _split_outside_braces(line)
     taken: list[str] = []
     size = 0
     for chunk in reversed(chunks):
@@ -156,6 +159,25 @@ def plain_expression(text: str) -> str | None:
     if not expr or not (_DIGIT.search(expr) or _COMMAND.search(expr)):
         return None
     return expr
+
+
+def _split_outside_braces(line: str) -> list[str]:
+    """``line.split()``, except that spaces inside ``{...}`` do not split (``\\text{ yes }``)."""
+    chunks, depth, start = [], 0, None
+    for i, c in enumerate(line):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth = max(0, depth - 1)
+        if c.isspace() and depth == 0:
+            if start is not None:
+                chunks.append(line[start:i])
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        chunks.append(line[start:])
+    return chunks
 
 
 _GLUED_BEFORE = frozenset("{^_\\")  # a digit run right after these is an argument, not a number
@@ -179,7 +201,11 @@ def last_number(text: str) -> str | None:
         return None
     if "," in token.strip(",") and any(len(g) != 3 for g in token.strip(",").split(",")[1:]):
         return None  # "2,74" (a decimal comma) or "1,2" (a list): never cut a piece out of it
-    return token.rstrip(",")
+    token = token.rstrip(",")
+    for sign in ("\\%", "%"):
+        if text.startswith(sign, last.end()):
+            return token + sign  # "0.6\\%" is a percentage, not 0.6
+    return token
 
 
 def whole(text: str) -> str | None:

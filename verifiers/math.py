@@ -17,18 +17,37 @@ Two paths decide every item:
    else goes to math-verify and sympy (:mod:`~rlvr.verifiers.math_sympy`): expressions,
    equations, unions, symbolic entries.
 
-Where we deliberately differ from plain math-verify (each pinned by a test):
-- ``1.5e3`` is 1500 (math-verify reads ``1.5 e 3`` as 1.5*E*3); ``0.\\overline{3}`` is 1/3;
-  ``1 000`` and ``1\\,000`` are 1000 (math-verify: 1*0); ``5 dollars`` is 5.
-- Decimals agree at 6 decimal places (math-verify's rounding) *and* to 4 significant digits, so
-  ``1e-9`` is not ``2e-9`` (math-verify: equal).
-- A percentage equals its own number and that number over 100 (``12.5\\%`` == ``12.5`` ==
-  ``0.125``), whatever the number; math-verify grants the first only to positive integers
-  (``50\\%`` == ``50`` but ``12.5\\%`` != ``12.5`` and ``-28\\%`` != ``-28`` there).
-- ``5 million`` is 5000000 and ``12 boys`` is 12 (math-verify: ``5\\text{ million}`` == 5).
-- A correct answer wrapped in redundant parentheses or braces, or with unbalanced braces from a
-  truncated ``\\boxed{``, is unwrapped before parsing (math-verify: seconds, or a parse failure).
-- ``x \\le 3`` equals ``(-\\infty, 3]`` (math-verify's ``allow_set_relation_comp``).
+Where we deliberately differ from math-verify's default ``verify(parse(gold), parse(completion))``
+(each named divergence is pinned by a test in ``tests/verifiers/test_math_divergences.py``; the
+differential test against math-verify attributes every disagreement to one of them):
+
+- ``answer-tag``: the content of ``<answer>...</answer>`` is the answer; math-verify does not know
+  the tag and misreads ``<answer>852</answer>`` (no number followed by a space or punctuation).
+- ``undelimited``: a formula written without ``$..$``, ``\\(..\\)``, ``\\[..\\]`` or ``\\boxed``,
+  on a "Final answer:" line or ending a sentence (``\\dfrac{8}{20}``, ``(4,7,1)``, ``y=3x+2``,
+  ``- 81``), is read; math-verify reads only plain numbers there.
+- ``percent-reading``: a percentage against a plain number has one reading, chosen by that number
+  (see :func:`~rlvr.verifiers.numeric.numbers_equal`): ``200\\%`` is not 2 and ``4500\\%`` is not
+  45; math-verify grants both readings, so each number has two "right" percentages.
+- ``decimal-rounding``: a decimal must be a correct rounding of the reference at the precision
+  it is written with, on top of math-verify's 6-decimal rule: ``0.4999999`` is not 1/2,
+  ``[0, 1.0000001]`` is not ``[0, 1]``, ``1e-9`` is not ``2e-9`` (math-verify: equal).
+- ``value-words``: ``2 squared`` is 4, ``3 halves`` is 3/2, ``2 dozen`` is 24
+  (:mod:`~rlvr.verifiers.math_words`); math-verify drops the word and reads 2, 3, 2.
+- ``hedges``: ``1 or more``, ``3 at most``, ``5 negative``, ``1 or 2`` are wrong for 1, 3, 5, 1
+  unless the reference says the same words; math-verify reads the first number.
+- ``relations``: ``100 \\equiv 2``, ``5 \\to 2``, ``5 := 2``, ``x \\approx 2`` are not 2 unless the
+  reference is a relation too; math-verify takes the right-hand side. (``x = 2`` is 2 in both.)
+- ``too-big``: ``(x+1)^{100000}``, ``5000!`` and similar are ``parse_error`` in microseconds
+  (:mod:`~rlvr.verifiers.math_size`); math-verify spends its whole timeout on them.
+- ``notation``: ``1.5e3`` is 1500 (math-verify: 1.5*E*3); ``0.\\overline{3}`` is 1/3; ``1 000`` and
+  ``1\\,000`` are 1000 (math-verify: 1*0); ``5 million`` is 5000000 and ``12 boys`` is 12
+  (math-verify: ``5\\text{ million}`` == 5); a right answer in redundant parentheses or braces, or
+  with unbalanced braces from a truncated ``\\boxed{``, is unwrapped before parsing.
+- ``set-relation``: ``x \\le 3`` equals ``(-\\infty, 3]`` (math-verify's ``allow_set_relation_comp``).
+
+Where a reference cannot be read at all the score is ``error``; an answer that extracts but
+cannot be understood is ``parse_error``; neither is ever rewarded.
 """
 
 from __future__ import annotations

@@ -247,11 +247,11 @@ def _close(a: Fraction, b: Fraction, approx: bool, half_ulp: Fraction | None = N
     return abs(a - b) <= Fraction(1, 10_000) * max(abs(a), abs(b))
 
 
-def _tolerance(*nums: Num, scale: Fraction = Fraction(1)) -> Fraction | None:
-    ulps = [n.half_ulp for n in nums if n.approx]
-    if not ulps or any(u is None for u in ulps):
-        return None
-    return max(ulps) * scale  # type: ignore[type-var]
+def _tolerance(gold: Num, pred: Num, pred_scale: Fraction = Fraction(1), gold_scale: Fraction = Fraction(1)) -> Fraction | None:
+    """How far a rounded value may be from the other: the prediction's rounding when it is a
+    decimal (a decimal gold is taken as exact: 45.2499999 is not 45.25), else the gold's."""
+    side, scale = (pred, pred_scale) if pred.approx else (gold, gold_scale)
+    return side.half_ulp * scale if side.approx and side.half_ulp is not None else None
 
 
 def numbers_equal(gold: Num, pred: Num) -> bool | None:
@@ -269,10 +269,13 @@ def numbers_equal(gold: Num, pred: Num) -> bool | None:
     approx = gold.approx or pred.approx
     if gold.percent == pred.percent:
         return _close(gold.value, pred.value, approx, _tolerance(gold, pred))
-    pct, other = (gold, pred) if gold.percent else (pred, gold)
-    if other.value != 0 and abs(other.value) <= 1:
-        return _close(pct.value / 100, other.value, approx, _tolerance(pct, other, scale=Fraction(1, 100)) if not other.approx else _tolerance(other))
-    return _close(pct.value, other.value, approx, _tolerance(pct, other))
+    other = pred if gold.percent else gold
+    if other.value != 0 and abs(other.value) <= 1:  # a share: 50\% is 0.5
+        hundredth = Fraction(1, 100)
+        g = Num(gold.value * hundredth, approx=gold.approx, half_ulp=gold.half_ulp) if gold.percent else gold
+        p = Num(pred.value * hundredth, approx=pred.approx, half_ulp=pred.half_ulp) if pred.percent else pred
+        return _close(g.value, p.value, approx, _tolerance(g, p, *(hundredth if x.percent else Fraction(1) for x in (pred, gold))))
+    return _close(gold.value, pred.value, approx, _tolerance(gold, pred))
 
 
 __all__ = ["Num", "HUGE", "parse_number", "numbers_equal", "MAX_DIGITS", "MAX_BITS"]
