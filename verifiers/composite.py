@@ -74,6 +74,24 @@ class CompositeVerifier(Verifier):
                 on_result(i, s)
         return out
 
+    def as_reward_funcs(self, reference_key: str | None = None, none_on_error: bool = True) -> list[Callable[..., list[float | None]]]:
+        """One TRL reward function per component, each named after its component.
+
+        Pass them with :attr:`reward_weights` to a stock trainer, ``GRPOTrainer(reward_funcs=
+        composite.as_reward_funcs(), args=GRPOConfig(reward_weights=composite.reward_weights))``:
+        TRL then sums them with these weights (the same reward as :meth:`score`) and logs each one
+        as ``rewards/<name>/mean``, weight-0 components included, with no glue code.
+        """
+        return [
+            v.as_reward_func(reference_key=reference_key, name=name, none_on_error=none_on_error)
+            for name, (v, _) in self.components.items()
+        ]
+
+    @property
+    def reward_weights(self) -> list[float]:
+        """The component weights in :meth:`as_reward_funcs` order (for ``GRPOConfig.reward_weights``)."""
+        return [w for _, w in self.components.values()]
+
     def close(self) -> None:
         for v, _ in self.components.values():
             v.close()
