@@ -121,3 +121,12 @@ def test_compare_runs_resumes_and_reports(tmp_path):
     assert "run grpo_no_std-seed4: done in" in again.stderr
     doc = json.loads((out / "compare.json").read_text())
     assert doc["runs"][1]["resumed"] is True and doc["runs"][1]["numbers"]["steps"] == 2
+
+
+@pytest.mark.parametrize("config", sorted((Path(__file__).resolve().parents[2] / "examples" / "compare").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_example_comparisons_are_valid_plans(config):
+    from rlvr.trainer.compare import make_plan
+
+    plan = make_plan(config)
+    assert len(plan.algorithms) >= 2 and len(plan.seeds) == 3 and plan.warmups

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.errors import ConfigError, InputError
-from rlvr.trainer.run.config import check_algorithm, config_from_dict
+from rlvr.trainer.run.config import check_algorithm, check_environments, config_from_dict
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ def make_plan(
     if n_seeds < 1:
         raise ConfigError("--seeds", f"must be >= 1, got {n_seeds}")
     base = config_from_dict(data)  # the config as rlvr train would read it: every field checked
+    check_environments(base)
     g = base.generation
     per_step = g.prompts_per_step * g.num_generations
     budget = budget_samples if budget_samples is not None else section.get("budget_samples")
