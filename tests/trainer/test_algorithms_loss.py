@@ -38,7 +38,7 @@ def _grad(cfg, logp, adv, mask, **kw):
     return loss, g
 
 
-# ------------------------------------------------------------ §5.1 item 9: on-policy equivalences
+# ------------------------------------------------------------ on-policy equivalences (docs/algorithms.md §6)
 @pytest.mark.parametrize("aggregation", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum"])
 @pytest.mark.parametrize(
     "trust_region",

@@ -2,7 +2,7 @@
 
 The references below are plain Python (loops, ``math``, ``statistics``): each one restates the
 paper's formula for the value of the loss and its analytic gradient ``dL/dlogp_{i,t}``
-(docs/algorithms.md §5: ``-M·c·A / denominator`` plus the KL term), independently of the
+(docs/algorithms.md §6: ``-M·c·A / denominator`` plus the KL term), independently of the
 implementation. Masked positions hold NaN in every log-prob tensor, so the tests also pin that
 padding never leaks into the loss or the gradient.
 """

@@ -1,7 +1,7 @@
 """Outcome-reward advantage estimators: baseline, then scale, then post-normalisation.
 
 ``compute_advantages(rewards [P, G], cfg) -> [P, G]`` covers every sequence-level estimator of
-docs/algorithms.md §2.1 as the product of three registries (a new estimator is one function and
+docs/algorithms.md §4 as the product of three registries (a new estimator is one function and
 one registration line):
 
 * ``BASELINES``   what is subtracted: ``none`` (plain REINFORCE), ``batch_mean``, ``group_mean``

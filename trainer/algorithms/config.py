@@ -1,7 +1,8 @@
 """``AlgorithmConfig``: every policy-gradient algorithm as one validated set of axes.
 
-The fields are the axes of docs/algorithms.md §5 — advantage, importance ratio, trust region,
-KL, aggregation, filters, rollout correction (and the critic for PPO). A named algorithm is a
+The fields are the axes of docs/algorithms.md §3 — advantage (and the multi-reward rule),
+importance ratio, trust region, token selector, KL, aggregation, filters, rollout correction (and
+the critic for PPO). A named algorithm is a
 preset (``rlvr.trainer.algorithms.presets``), i.e. nothing but values for these fields.
 Construction validates every value and every combination, raising ``rlvr.errors.ConfigError``
 naming the field to change, before any work starts. The config is frozen; derive variants with
@@ -38,7 +39,7 @@ def _f(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True, repr=False)
 class AlgorithmConfig:
-    """The whole loss-side definition of a policy-gradient algorithm (see docs/algorithms.md §5)."""
+    """The whole loss-side definition of a policy-gradient algorithm (see docs/algorithms.md §3)."""
 
     # ---- advantage --------------------------------------------------------------------------
     baseline: str = _f(

@@ -1,7 +1,7 @@
 """KL regularisation to a reference policy: the k1/k2/k3 estimators and KL-in-reward shaping.
 
 With ``u = log π_θ(y_t) - log π_ref(y_t)`` on the sampled token (Schulman 2020,
-docs/algorithms.md §2.4):
+docs/algorithms.md §8):
 
 * ``k1 = u``                 unbiased for the KL value, can be negative;
 * ``k2 = u² / 2``            biased, >= 0; its gradient is the reverse-KL gradient on-policy;

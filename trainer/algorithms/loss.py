@@ -1,6 +1,6 @@
 """``policy_loss``: the policy-gradient loss of any ``AlgorithmConfig``, composed from the axis modules.
 
-Pipeline per call (docs/algorithms.md, "The loss pipeline"): anchor -> importance ratio -> trust
+Pipeline per call (docs/algorithms.md §3): anchor -> importance ratio -> trust
 region (per-token loss) -> token selector -> rollout-correction weight -> KL in the loss ->
 aggregation. Conventions:
 

@@ -1,4 +1,4 @@
-"""Named algorithms as exact ``AlgorithmConfig`` values (docs/algorithms.md §3 and §5.1).
+"""Named algorithms as exact ``AlgorithmConfig`` values (docs/algorithms.md §13).
 
 A preset is a function returning a config, registered with ``@register_preset(name)``; its
 docstring names the paper. ``preset(name, **overrides)`` builds one and applies overrides

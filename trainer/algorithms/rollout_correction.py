@@ -2,7 +2,7 @@
 
 ``π_old`` is the trainer's policy at the sampling weights (``old_logp``; ``logp.detach()`` when
 on-policy) and ``μ`` the inference engine that sampled (``rollout_logp``). Both are the same
-weights, so ``w`` only measures numerics (docs/algorithms.md §2.7):
+weights, so ``w`` only measures numerics (docs/algorithms.md §11):
 
 * ``tis``  truncated IS (Yao et al. 2025): ``w <- clip(w, min, max)`` (``min`` None = no floor);
 * ``mis``  masked IS / IcePop (arXiv:2510.18855): ``w <- w·1[min <= w <= max]`` (``min`` None = 0).

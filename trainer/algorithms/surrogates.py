@@ -2,7 +2,7 @@
 
 Each registered surrogate returns the canonical per-token loss (the value papers and other
 libraries log) whose autograd gradient is ``-M·c·A·∇log π_θ`` with a detached coefficient ``c``
-and token mask ``M`` (docs/algorithms.md §5):
+and token mask ``M`` (docs/algorithms.md §6):
 
 =========  ===========================================================  ==========================
 name       per-token loss                                               coefficient c, mask M
@@ -18,7 +18,8 @@ sapo       ``-(4/τ)·σ(τ(ρ-1))·A``, τ = τ_pos if A>0 else τ_neg         
            (arXiv:2511.20347)
 =========  ===========================================================  ==========================
 
-All of them give ``-A·∇log π`` per token when ρ ≡ 1 (on-policy), the §5.1 item 9 equivalence.
+All of them give ``-A·∇log π`` per token when ρ ≡ 1 (on-policy), the equivalence that
+tests/trainer/test_algorithms_loss.py checks.
 """
 
 from __future__ import annotations
