@@ -58,6 +58,12 @@ def last_boxed(text: str) -> str | None:
     return braced(text, last.end() - 1).strip()
 
 
+def all_boxed(text: str, limit: int = 50) -> list[str]:
+    """Contents of every ``\\boxed{...}`` (at most ``limit``, the last ones), in order."""
+    starts = [m.end() - 1 for m in _BOXED_RE.finditer(text)][-limit:]
+    return [braced(text, i).strip() for i in starts]
+
+
 def answer_tag(text: str) -> str | None:
     """Content of the last ``<answer>...</answer>`` block (an unclosed last tag runs to the end)."""
     opens = list(_ANSWER_OPEN_RE.finditer(text))
@@ -149,6 +155,8 @@ def plain_expression(text: str) -> str | None:
     size = 0
     for chunk in reversed(chunks):
         if not _mathy(chunk) or size + len(chunk) > MAX_EXPRESSION_CHARS:
+            if chunk.strip(",;:").lower() in _ENUMERATING:
+                return None  # "x = 1, 2, or 3": an enumeration, not one answer
             break
         taken.append(chunk)
         size += len(chunk) + 1
@@ -180,6 +188,8 @@ def _split_outside_braces(line: str) -> list[str]:
     return chunks
 
 
+_ENUMERATING = frozenset({"or", "and"})
+_ENUMERATION_BEFORE = re.compile(r"\b(?:or|and)[\s,]*$", re.IGNORECASE)
 _GLUED_BEFORE = frozenset("{^_\\")  # a digit run right after these is an argument, not a number
 
 
@@ -199,6 +209,8 @@ def last_number(text: str) -> str | None:
     after = text[last.end()] if last.end() < len(text) else " "
     if before.isalpha() or before in _GLUED_BEFORE or after.isalpha() or after in "}_^":
         return None
+    if _ENUMERATION_BEFORE.search(text, max(0, last.start() - 12), last.start()):
+        return None  # "1, 2, or 3 apples": an enumeration, not one answer
     if "," in token.strip(",") and any(len(g) != 3 for g in token.strip(",").split(",")[1:]):
         return None  # "2,74" (a decimal comma) or "1,2" (a list): never cut a piece out of it
     token = token.rstrip(",")
@@ -249,5 +261,5 @@ def check_order(field: str, order: tuple[str, ...] | list[str]) -> tuple[str, ..
 
 __all__ = [
     "EXTRACTORS", "extract", "check_order", "last_boxed", "answer_tag", "final_answer", "last_latex",
-    "plain_expression", "last_number", "whole", "braced",
+    "plain_expression", "last_number", "whole", "braced", "all_boxed",
 ]

@@ -44,6 +44,8 @@ differential test against math-verify attributes every disagreement to one of th
   ``1\\,000`` are 1000 (math-verify: 1*0); ``5 million`` is 5000000 and ``12 boys`` is 12
   (math-verify: ``5\\text{ million}`` == 5); a right answer in redundant parentheses or braces, or
   with unbalanced braces from a truncated ``\\boxed{``, is unwrapped before parsing.
+- ``several-boxed``: a completion that boxes two or more different answers is wrong, whichever
+  comes last (a policy must not box every candidate); math-verify takes the last one.
 - ``set-relation``: ``x \\le 3`` equals ``(-\\infty, 3]`` (math-verify's ``allow_set_relation_comp``).
 
 Where a reference cannot be read at all the score is ``error``; an answer that extracts but
@@ -58,7 +60,7 @@ from typing import Any, Sequence
 
 from rlvr.errors import ConfigError
 from rlvr.verifiers.base import DEFAULT_TIMEOUT_S, Verifier
-from rlvr.verifiers.extract import check_order, extract
+from rlvr.verifiers.extract import all_boxed, check_order, extract
 from rlvr.verifiers.math_normalize import compact, normalize
 from rlvr.verifiers.math_size import too_big
 from rlvr.verifiers.math_words import hedge, relation
@@ -217,12 +219,16 @@ class MathVerifier(Verifier):
         parsed = answer[:_PARSED_CHARS]
         if not pred.key:
             return Score.failed("no_answer", f"the answer is empty once wrappers are removed (via {how})", parsed=parsed)
+        if how == "boxed" and completion.count("box") > 1:
+            keys = {prepare_pred(b).key for b in all_boxed(completion)}
+            if len(keys) > 1:
+                return Score.wrong(parsed, f"{len(keys)} different boxed answers: one final answer is expected (via {how})")
         golds = [prepare_gold(ref) for ref in refs]
         if any(g.key == pred.key for g in golds):
             return Score.right(parsed, f"same normalised answer (via {how})")
         word = hedge(pred.text)
         if word is not None and not any(hedge(g.text) == word for g in golds):
-            return Score.wrong(parsed, f"'{word}' after the number makes this answer something other than that number (via {how})")
+            return Score.wrong(parsed, f"'{word}' makes this answer something other than one number (via {how})")
         rel = relation(pred.text)
         if rel is not None and not any(relation(g.text) for g in golds):
             return Score.wrong(parsed, f"a relation ({rel}) is not its right-hand side; the reference is no relation (via {how})")

@@ -48,6 +48,9 @@ HEDGES = frozenset({
     "negative", "positive", "double", "twice", "half", "triple", "square", "cube", "root", "power",
 })
 
+# symbols that, like the words above, offer several answers at once
+HEDGE_SYMBOLS = ("\\lor", "\\vee", "\\land", "\\wedge", "\\pm", "\\mp")
+
 RELATIONS = (
     "\\equiv", "\\to", "\\rightarrow", "\\longrightarrow", "\\mapsto", "\\Rightarrow", "\\implies",
     "\\iff", "\\leftrightarrow", "\\sim", "\\simeq", "\\cong", "\\approx", ":=", "\\coloneqq",
@@ -60,6 +63,8 @@ _NUMBER_THEN_VALUE_WORD = re.compile(
 )
 _WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
 _DIGIT = re.compile(r"\d")
+_SUBSCRIPT = re.compile(r"_\s*\{[^{}]*\}")  # \lim_{x \to 0}: a relation inside a subscript is not the answer's
+_HEDGE_SYMBOL = re.compile("|".join(re.escape(h) + "(?![A-Za-z])" for h in HEDGE_SYMBOLS))
 _RELATION = re.compile("|".join(re.escape(r) + ("(?![A-Za-z])" if r[-1].isalpha() else "") for r in RELATIONS))
 
 
@@ -71,7 +76,11 @@ def apply_value_words(text: str) -> str:
 
 
 def hedge(text: str) -> str | None:
-    """The first hedge word after the answer's first number (``1 or more`` -> ``or``), else None."""
+    """The first hedge word after the answer's first number (``1 or more`` -> ``or``), or a hedge
+    symbol anywhere (``1 \\lor 2``, ``\\pm 2``), else None."""
+    sym = _HEDGE_SYMBOL.search(text)
+    if sym is not None:
+        return sym.group(0)
     m = _DIGIT.search(text)
     if m is None:
         return None
@@ -84,8 +93,8 @@ def hedge(text: str) -> str | None:
 
 def relation(text: str) -> str | None:
     """The first relation symbol in the answer (``\\equiv``, ``\\to``, ``:=``...), else None."""
-    m = _RELATION.search(text)
+    m = _RELATION.search(_SUBSCRIPT.sub(" ", text) if "_" in text else text)
     return m.group(0) if m else None
 
 
-__all__ = ["VALUE_WORDS", "HEDGES", "RELATIONS", "apply_value_words", "hedge", "relation"]
+__all__ = ["VALUE_WORDS", "HEDGES", "HEDGE_SYMBOLS", "RELATIONS", "apply_value_words", "hedge", "relation"]

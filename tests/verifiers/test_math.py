@@ -99,7 +99,8 @@ def test_statuses(verifier):
 
 
 def test_extractor_order_and_fallbacks(verifier):
-    assert verifier.score("First \\boxed{10}, then \\boxed{12}", "12").correct is True
+    assert verifier.score("First \\boxed{10}, then \\boxed{12}", "12").correct is False  # two different boxed answers
+    assert verifier.score("So \\boxed{12}. Check: \\boxed{12}", "12").correct is True
     assert verifier.score("<answer>12</answer>", "12").detail.endswith("(via answer_tag)")
     assert verifier.score("Final answer: 12", "12").correct is True
     assert verifier.score("3 * 4 = 12", "12").detail.endswith("(via expression)")
