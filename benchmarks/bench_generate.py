@@ -12,7 +12,7 @@ case is::
 (in the benchmark dtype and again in fp32 with TF32 off), with the logit gap at any divergence:
 a divergence at a near-tie (gap at rounding level) is a rounding difference, not a bug.
 ``--check-logprobs`` adds a JSON line comparing the engine's sampled-token log-probs and
-``rlvr.trainer.logprobs.completion_logprobs`` (values and gradients) with full-logits references.
+``rlvr.trainer.trl.logprobs.completion_logprobs`` (values and gradients) with full-logits references.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def logprob_check(model, completions, prompts, device: str) -> dict:
     except ImportError as exc:
         out["chunked"] = f"skipped: trl is not installed ({exc})"
         return out
-    from rlvr.trainer.logprobs import completion_logprobs
+    from rlvr.trainer.trl.logprobs import completion_logprobs
     del logits
     prompt_ids = ids[:, :plen]
     comp = ids[:, plen:]

@@ -82,8 +82,8 @@ def import_rlvr_trainer() -> tuple[Any, Any]:
     ``sys.path`` entry for the repository cannot find ``rlvr.trainer``; map it by hand then.
     """
     try:
-        from rlvr.trainer.trl_config import RLVRConfig
-        from rlvr.trainer.trl_trainer import RLVRTrainer
+        from rlvr.trainer.trl.config import RLVRConfig
+        from rlvr.trainer.trl.trainer import RLVRTrainer
     except ImportError:
         import importlib.util
         import types
@@ -99,8 +99,8 @@ def import_rlvr_trainer() -> tuple[Any, Any]:
         trainer.__path__ = [str(ROOT / "trainer")]
         sys.modules["rlvr.trainer"] = trainer
         rlvr.trainer = trainer
-        from rlvr.trainer.trl_config import RLVRConfig
-        from rlvr.trainer.trl_trainer import RLVRTrainer
+        from rlvr.trainer.trl.config import RLVRConfig
+        from rlvr.trainer.trl.trainer import RLVRTrainer
     return RLVRConfig, RLVRTrainer
 
 

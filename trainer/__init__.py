@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
-    "RLVRConfig": "rlvr.trainer.trl_config",
-    "RLVRTrainer": "rlvr.trainer.trl_trainer",
-    "ValueModel": "rlvr.trainer.value_head",
+    "RLVRConfig": "rlvr.trainer.trl.config",
+    "RLVRTrainer": "rlvr.trainer.trl.trainer",
+    "ValueModel": "rlvr.trainer.trl.value_head",
     "TinyModelConfig": "rlvr.trainer.tiny",
     "tiny_model": "rlvr.trainer.tiny",
     "tiny_tokenizer": "rlvr.trainer.tiny",
@@ -41,10 +41,10 @@ if TYPE_CHECKING:
         policy_loss,
         preset,
     )
-    from rlvr.trainer.trl_config import RLVRConfig
+    from rlvr.trainer.trl.config import RLVRConfig
     from rlvr.trainer.tiny import TinyModelConfig, tiny_model, tiny_tokenizer
-    from rlvr.trainer.trl_trainer import RLVRTrainer
-    from rlvr.trainer.value_head import ValueModel
+    from rlvr.trainer.trl.trainer import RLVRTrainer
+    from rlvr.trainer.trl.value_head import ValueModel
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,7 @@
 
 1. Build a small Qwen2 (0.36M parameters, byte-level tokenizer, in code, no download) and warm
    it up with SFT on the environment's reference answers to two-digit additions
-   (``demo/Arithmetic-v0``: "57 + 38 ="), stopped on purpose once it solves about 30% of a probe
+   (``rlvr/CompactArithmetic-v0``: "57 + 38 ="), stopped on purpose once it solves about 30% of a probe
    of training problems: it knows the format and is right only part of the time.
 2. Evaluate it on 200 held-out problems (seeds never used in training): pass@1 from 4 samples
    per problem at temperature 1, plus greedy pass@1.
@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlvr.trainer.demo_task import DEMO_ENV_ID
+from rlvr.envs.generators.compact_arithmetic import ENV_ID
 from rlvr.trainer.run.config import TrainConfig, config_from_dict
 
-DEMO_ENV = DEMO_ENV_ID
+DEMO_ENV = ENV_ID
 
 # Compact chat format for a byte-level model: every prompt byte costs compute on a CPU, so the
 # demo drops ChatML's role headers. It is still a real chat template (rendered by transformers)

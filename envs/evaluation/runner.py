@@ -257,23 +257,27 @@ class EvalRun:
         return report
 
 
-def make_env(env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
+def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, *, field: str = "env_id",
+             kwargs_field: str = "env_kwargs") -> Any:
     """``gymnasium.make`` with rlvr's environments registered; bad ids and arguments become ConfigError.
 
     Any gymnasium id works (rlvr built-ins, ``rlvr.envs`` plugins, or ids registered by hand).
+    Evaluation and training both make their environments here; ``field``/``kwargs_field`` name
+    the setting the error points at (``env_id`` for `rlvr eval`, ``environments[i]`` in a config).
     """
     import gymnasium
 
     import rlvr.envs  # noqa: F401  registers built-ins and plugins
 
     try:
-        return gymnasium.make(env_id, **env_kwargs)
+        return gymnasium.make(env_id, **dict(env_kwargs or {}))
     except gymnasium.error.Error as e:
         message = str(e)
         hint = "run `rlvr envs list` to see the registered environments"
-        raise ConfigError("env_id", message, hint if "did you mean" in message.lower() else _suggest_env(env_id)) from None
+        raise ConfigError(field, message, hint if "did you mean" in message.lower() else _suggest_env(env_id)) from None
     except TypeError as e:
-        raise ConfigError("env_kwargs", f"{env_id} rejected its arguments: {e}", "check the --env-arg names") from None
+        raise ConfigError(kwargs_field, f"{env_id} rejected its arguments: {e}",
+                          f"check the argument names with `rlvr envs show {env_id}`") from None
 
 
 def _suggest_env(env_id: str) -> str:

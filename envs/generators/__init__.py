@@ -15,7 +15,14 @@ from rlvr.envs.generators.base import (
     get_generator,
     register_generator,
 )
-from rlvr.envs.generators import arithmetic, base_conversion, countdown, letter_counting, linear_equation  # noqa: F401  (registration)
+from rlvr.envs.generators import (  # noqa: F401  (registration)
+    arithmetic,
+    base_conversion,
+    compact_arithmetic,
+    countdown,
+    letter_counting,
+    linear_equation,
+)
 
 __all__ = [
     "GeneratorConfig",

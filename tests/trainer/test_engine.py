@@ -10,13 +10,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from rlvr.errors import ConfigError, InputError  # noqa: E402
-from rlvr.trainer.engine import (  # noqa: E402
-    RolloutEngine,
-    SamplingParams,
-    generate_for_trl,
-    make_rollout_func,
-    sampling_params_from_trl,
-)
+from rlvr.trainer.engine import RolloutEngine, SamplingParams  # noqa: E402
+from rlvr.trainer.trl.sampling import sampling_params_from_trl  # noqa: E402
 
 pytestmark = pytest.mark.train
 
@@ -249,20 +244,9 @@ def test_bad_configuration_fails_before_any_work():
     assert model.config._attn_implementation == "sdpa"  # nothing left switched
 
 
-def test_trl_rollout_func_returns_one_completion_per_prompt_with_logprobs():
-    tokenizer = char_tokenizer()
-    model = tiny()
-    engine = RolloutEngine(model, tokenizer, max_batch=4, max_seq_len=64)
+def test_trl_generation_fields_become_sampling_params_and_unsupported_knobs_fail():
     args = SimpleNamespace(max_completion_length=6, temperature=0.9, top_p=1.0, top_k=0, min_p=None,
                            repetition_penalty=1.0, generation_kwargs=None)
     assert sampling_params_from_trl(args) == SamplingParams(max_new_tokens=6, temperature=0.9)
-    rollout = make_rollout_func(engine)
-    out = rollout(["abc", "abc", "hello", "hello", "x"], SimpleNamespace(args=args))
-    assert set(out) == {"prompt_ids", "completion_ids", "logprobs"}
-    assert out["prompt_ids"][0] == tokenizer("abc")["input_ids"]
-    assert len(out["completion_ids"]) == 5
-    assert all(len(ids) == len(lps) and 1 <= len(ids) <= 6 for ids, lps in zip(out["completion_ids"], out["logprobs"]))
-    direct = generate_for_trl(engine, [[3, 4, 5]], SamplingParams(max_new_tokens=3, temperature=0, ignore_eos=True))
-    assert direct["completion_ids"] == [hf_greedy(model, [3, 4, 5], 3)]
     with pytest.raises(ConfigError, match="min_p"):
         sampling_params_from_trl(SimpleNamespace(**{**vars(args), "min_p": 0.1}))

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from rlvr.trainer.logprobs import (  # noqa: E402
+from rlvr.trainer.trl.logprobs import (  # noqa: E402
     chunked_logprobs,
     completion_logprobs,
     length_buckets,

@@ -16,7 +16,8 @@ from rlvr.trainer.engine import SamplingParams  # noqa: E402
 from rlvr.trainer.rollout.backends import make_backend  # noqa: E402
 from rlvr.trainer.rollout.chat import ChatFormatter  # noqa: E402
 from rlvr.trainer.rollout.runner import EnvRunner  # noqa: E402
-from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey, train_keys  # noqa: E402
+from rlvr.trainer.run.config import EnvConfig  # noqa: E402
+from rlvr.trainer.rollout.tasks import TaskKey, train_keys  # noqa: E402
 from rlvr.trainer.tiny import TinyModelConfig, tiny_model, tiny_tokenizer  # noqa: E402
 
 BUILTINS = sorted(k for k in gymnasium.registry if k.startswith("rlvr/"))
@@ -31,7 +32,7 @@ def policy():
 @pytest.mark.parametrize("env_id", BUILTINS)
 def test_every_builtin_environment_plays_episodes_with_a_live_policy(env_id, policy):
     model, tok = policy
-    runner = EnvRunner([EnvEntry(env_id)], ChatFormatter(tok), make_backend("auto", model, tok, max_batch=4, max_seq_len=2048),
+    runner = EnvRunner([EnvConfig(env_id)], ChatFormatter(tok), make_backend("auto", model, tok, max_batch=4, max_seq_len=2048),
                        max_new_tokens=8, max_completion_length=64, max_turns=3)
     episodes = runner.run([TaskKey(0, env_id, 1), TaskKey(0, env_id, 1)], SamplingParams(max_new_tokens=8))
     runner.close()
@@ -45,13 +46,13 @@ def test_every_builtin_environment_plays_episodes_with_a_live_policy(env_id, pol
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_trains_on_environment_rollouts(name, policy, tmp_path):
-    from rlvr.trainer.rollout.rollout_func import EnvRollouts, build_train_dataset, make_env_reward
-    from rlvr.trainer.trl_config import RLVRConfig
-    from rlvr.trainer.trl_trainer import RLVRTrainer
+    from rlvr.trainer.trl.rollout_func import EnvRollouts, build_train_dataset, make_env_reward
+    from rlvr.trainer.trl.config import RLVRConfig
+    from rlvr.trainer.trl.trainer import RLVRTrainer
 
     _, tok = policy
     model = tiny_model(tok, TinyModelConfig(hidden_size=32, intermediate_size=64, max_position_embeddings=256))
-    entries = [EnvEntry("rlvr/Arithmetic-v0", {"difficulty": 1, "system_prompt": ""})]
+    entries = [EnvConfig("rlvr/Arithmetic-v0", kwargs={"difficulty": 1, "system_prompt": ""})]
     rollouts = EnvRollouts(entries, max_new_tokens=4, max_completion_length=4)
     overrides = {"overlong_max_length": 4, "overlong_buffer": 1} if PRESETS[name]().overlong_penalty else None
     args = RLVRConfig(output_dir=str(tmp_path), algorithm=name, algorithm_overrides=overrides,

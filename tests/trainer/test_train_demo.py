@@ -38,7 +38,7 @@ def test_demo_code_path_writes_the_same_run_directory_as_rlvr_train(tmp_path):
     assert sft[0]["sft/steps"] == 4 or probe >= 0.3
     # The SFT targets are the environment's reference answers: the compact task's bare integers.
     sample = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
-    assert sample["env_id"] == "demo/Arithmetic-v0"
+    assert sample["env_id"] == "rlvr/CompactArithmetic-v0"
     assert sample["messages"][0]["content"].endswith(" =")
 
     # `make demo` twice: an earlier demo in the folder is replaced, not refused.
@@ -62,9 +62,9 @@ def test_demo_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
 def test_the_compact_demo_task_is_scored_by_the_arithmetic_verifier():
     import gymnasium
 
-    import rlvr.trainer.demo_task  # noqa: F401
+    import rlvr.envs  # noqa: F401
 
-    env = gymnasium.make("demo/Arithmetic-v0", config={"difficulty": 3, "digits": 2, "operators": ["+"], "max_terms": 2})
+    env = gymnasium.make("rlvr/CompactArithmetic-v0", config={"difficulty": 3, "digits": 2, "operators": ["+"], "max_terms": 2})
     obs, info = env.reset(seed=5)
     assert [m["role"] for m in obs] == ["user"]
     a, b = obs[0]["content"].removesuffix(" =").split(" + ")

@@ -14,7 +14,8 @@ import rlvr.envs  # noqa: E402,F401  (registers the built-in environments)
 from rlvr.trainer.engine import Completion, SamplingParams  # noqa: E402
 from rlvr.trainer.rollout.chat import ChatFormatter  # noqa: E402
 from rlvr.trainer.rollout.runner import EnvRunner  # noqa: E402
-from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey, draw_keys, heldout_keys, train_keys  # noqa: E402
+from rlvr.trainer.run.config import EnvConfig  # noqa: E402
+from rlvr.trainer.rollout.tasks import TaskKey, draw_keys, heldout_keys, train_keys  # noqa: E402
 from rlvr.trainer.tiny import tiny_tokenizer  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def tok():
     return tiny_tokenizer()
 
 
-GUESS = EnvEntry("rlvr/GuessNumber-v0", {"difficulty": 1})
+GUESS = EnvConfig("rlvr/GuessNumber-v0", kwargs={"difficulty": 1})
 
 
 def _runs(mask):
@@ -143,7 +144,7 @@ class _Exploding(gymnasium.Env):
 
 def test_an_environment_failing_on_model_output_scores_zero_and_the_batch_goes_on(tok):
     gymnasium.register("testpkg/Exploding-v0", entry_point=_Exploding, disable_env_checker=True)
-    entry = EnvEntry("testpkg/Exploding-v0")
+    entry = EnvConfig("testpkg/Exploding-v0")
     replies = iter(["boom", "fine"])
     runner = EnvRunner([entry], ChatFormatter(tok), ScriptedBackend(tok, lambda prompt, call: next(replies)),
                        max_new_tokens=8, max_completion_length=50)
@@ -154,7 +155,7 @@ def test_an_environment_failing_on_model_output_scores_zero_and_the_batch_goes_o
 
 
 def test_task_keys_round_trip_and_follow_the_mixture_weights():
-    entries = [EnvEntry("rlvr/Arithmetic-v0", weight=3.0), EnvEntry("rlvr/Countdown-v0", weight=1.0)]
+    entries = [EnvConfig("rlvr/Arithmetic-v0", weight=3.0), EnvConfig("rlvr/Countdown-v0", weight=1.0)]
     keys = draw_keys(entries, 4000, seed=0, base=0)
     assert all(TaskKey.parse(str(k)) == k for k in keys[:50])
     share = Counter(k.env for k in keys)[0] / len(keys)
@@ -167,7 +168,7 @@ def test_task_keys_round_trip_and_follow_the_mixture_weights():
 
 
 def test_training_keys_skip_tasks_that_are_in_the_held_out_set():
-    entries = [EnvEntry("rlvr/Arithmetic-v0", {"difficulty": 1, "system_prompt": ""})]
+    entries = [EnvConfig("rlvr/Arithmetic-v0", kwargs={"difficulty": 1, "system_prompt": ""})]
     env = gymnasium.make(entries[0].id, **entries[0].kwargs)
 
     def fingerprint(key):

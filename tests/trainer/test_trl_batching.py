@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from rlvr.trainer.batching import concat_rows, group_permutation, select_rows, shuffle_groups
+from rlvr.trainer.trl.batching import concat_rows, group_permutation, select_rows, shuffle_groups
 
 PAD = 9
 

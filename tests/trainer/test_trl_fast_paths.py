@@ -30,7 +30,7 @@ pytest.importorskip("trl")
 from rlvr.errors import ConfigError  # noqa: E402
 from rlvr.trainer import RLVRConfig, RLVRTrainer, tiny_model, tiny_tokenizer  # noqa: E402
 from rlvr.trainer.engine import SamplingParams  # noqa: E402
-from rlvr.trainer.trl_trainer import LOSS_MASK  # noqa: E402
+from rlvr.trainer.trl.trainer import LOSS_MASK  # noqa: E402
 
 G = 4
 ROOT = Path(__file__).resolve().parents[2]

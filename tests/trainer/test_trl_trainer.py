@@ -20,8 +20,8 @@ pytest.importorskip("trl")
 from rlvr.errors import ConfigError  # noqa: E402
 from rlvr.trainer import PRESETS, RLVRConfig, RLVRTrainer, preset, tiny_model, tiny_tokenizer  # noqa: E402
 from rlvr.trainer.algorithms import policy_loss  # noqa: E402
-from rlvr.trainer.batching import concat_rows  # noqa: E402
-from rlvr.trainer.trl_trainer import LOSS_MASK  # noqa: E402
+from rlvr.trainer.trl.batching import concat_rows  # noqa: E402
+from rlvr.trainer.trl.trainer import LOSS_MASK  # noqa: E402
 
 G = 4
 

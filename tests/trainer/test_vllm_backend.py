@@ -22,7 +22,8 @@ from rlvr.trainer.engine import SamplingParams  # noqa: E402
 from rlvr.trainer.rollout.backends import VLLMOptions, make_backend  # noqa: E402
 from rlvr.trainer.rollout.chat import ChatFormatter  # noqa: E402
 from rlvr.trainer.rollout.runner import EnvRunner  # noqa: E402
-from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey  # noqa: E402
+from rlvr.trainer.run.config import EnvConfig  # noqa: E402
+from rlvr.trainer.rollout.tasks import TaskKey  # noqa: E402
 from rlvr.trainer.rollout.vllm_backend import VLLMBackend  # noqa: E402
 from rlvr.trainer.tiny import tiny_tokenizer  # noqa: E402
 
@@ -138,7 +139,7 @@ def test_weights_are_pushed_once_per_version_and_only_by_the_main_process(tok, s
 
 
 def test_multi_turn_episodes_play_through_the_server(tok):
-    entry = EnvEntry("rlvr/GuessNumber-v0", {"difficulty": 1})
+    entry = EnvConfig("rlvr/GuessNumber-v0", kwargs={"difficulty": 1})
     env = gymnasium.make(entry.id, **entry.kwargs)
     _, info = env.reset(seed=3)
     secret = str(info["task"]["reference"])

@@ -4,19 +4,14 @@
 returns one ``Completion`` (token ids, text, log-probs, finish reason) per prompt. A pre-allocated
 per-slot KV cache, a decode step captured as a CUDA graph on GPUs, on-device sampling and
 continuous refill of finished slots make it several times faster than ``model.generate``;
-greedy decoding gives exactly ``model.generate``'s tokens. ``generate_for_trl`` and
-``make_rollout_func`` plug it into TRL's ``GRPOTrainer``.
+greedy decoding gives exactly ``model.generate``'s tokens. ``SamplingParams`` and ``Completion``
+are rlvr's one pair of generation types (``rlvr.envs.generation``), re-exported here. The engine
+reaches TRL through ``rlvr.trainer.trl`` (``RLVRConfig.rollout_engine`` and the environment
+rollouts' ``generation.backend``).
 """
 
-from .engine import RolloutEngine
 from rlvr.envs.generation import Completion, SamplingParams
-from .trl_rollout import generate_for_trl, make_rollout_func, sampling_params_from_trl
 
-__all__ = [
-    "RolloutEngine",
-    "SamplingParams",
-    "Completion",
-    "generate_for_trl",
-    "make_rollout_func",
-    "sampling_params_from_trl",
-]
+from .engine import RolloutEngine
+
+__all__ = ["RolloutEngine", "SamplingParams", "Completion"]

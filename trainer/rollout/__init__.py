@@ -1,24 +1,23 @@
-"""Training rollouts from environments: task keys, multi-turn episodes with loss masks, TRL glue.
+"""Training rollouts from environments: task keys, multi-turn episodes with loss masks.
 
-* ``tasks``: the environment mixture and seeded task keys (the dataset TRL samples from).
+* ``tasks``: seeded task keys over the run's environment mixture (the dataset TRL samples from).
 * ``chat``: conversations -> token ids (prompt; environment turns between model turns).
-* ``backends``: generation with the rlvr ``RolloutEngine`` or ``model.generate``.
+* ``backends``: token-level generation: the rlvr ``RolloutEngine``, ``model.generate``, a vLLM
+  server (``vllm_backend``), or any evaluation ``Policy`` (``PolicyBackend``).
 * ``runner``: ``EnvRunner`` plays batches of episodes, stepping environments concurrently.
-* ``rollout_func``: ``EnvRollouts`` (TRL ``rollout_func``) and ``make_env_reward``.
+* ``episode``: ``Episode``, one rollout as the trainer needs it.
+
+The TRL ``rollout_func`` built on these lives in ``rlvr.trainer.trl.rollout_func``.
 """
 
 from rlvr.trainer.rollout.episode import Episode, summarize
-from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey, heldout_keys, train_keys
+from rlvr.trainer.rollout.tasks import TaskKey, heldout_keys, train_keys
 
-__all__ = ["Episode", "summarize", "EnvEntry", "TaskKey", "heldout_keys", "train_keys",
-           "EnvRunner", "EnvRollouts", "make_env_reward", "build_train_dataset", "ChatFormatter"]
+__all__ = ["Episode", "summarize", "TaskKey", "heldout_keys", "train_keys", "EnvRunner", "ChatFormatter"]
 
 _LAZY = {
     "EnvRunner": "rlvr.trainer.rollout.runner",
     "ChatFormatter": "rlvr.trainer.rollout.chat",
-    "EnvRollouts": "rlvr.trainer.rollout.rollout_func",
-    "make_env_reward": "rlvr.trainer.rollout.rollout_func",
-    "build_train_dataset": "rlvr.trainer.rollout.rollout_func",
 }
 
 

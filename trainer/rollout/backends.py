@@ -249,7 +249,8 @@ def _vllm_backend(model: Any, tokenizer: Any, ctx: Callable[[], contextlib.Abstr
                   weights_version: Callable[[], Hashable] | None) -> GenerationBackend:
     from accelerate import PartialState
 
-    from rlvr.trainer.rollout.vllm_backend import VLLMBackend, trl_weight_sync
+    from rlvr.trainer.rollout.vllm_backend import VLLMBackend
+    from rlvr.trainer.trl.vllm_sync import trl_weight_sync
 
     if options is None or not options.url:
         raise ConfigError("generation.vllm_url", "generation.backend is vllm but no server address is given",

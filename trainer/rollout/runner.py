@@ -26,11 +26,12 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from rlvr.errors import ConfigError
-from rlvr.trainer.engine import SamplingParams
+from rlvr.envs.generation import SamplingParams
 from rlvr.trainer.rollout.backends import GenerationBackend
 from rlvr.trainer.rollout.chat import ChatFormatter
 from rlvr.trainer.rollout.episode import Episode
-from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey
+from rlvr.trainer.rollout.tasks import TaskKey
+from rlvr.trainer.run.config import EnvConfig
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +52,11 @@ class _Loop:
         self.thread.join(timeout=5)
 
 
-def make_env(entry: EnvEntry) -> Any:
-    """``gymnasium.make`` an environment of the mixture (``import rlvr.envs`` registers every id)."""
-    import gymnasium
+def make_env(entry: EnvConfig) -> Any:
+    """An environment of the mixture, made by rlvr's one ``make_env`` (the one `rlvr eval` uses)."""
+    from rlvr.envs.evaluation.runner import make_env as make
 
-    import rlvr.envs  # noqa: F401
-    import rlvr.trainer.demo_task  # noqa: F401  (registers demo/Arithmetic-v0)
-
-    try:
-        return gymnasium.make(entry.id, **entry.kwargs)
-    except gymnasium.error.Error as e:
-        raise ConfigError(f"environments[{entry.id}]", str(e), "check the id with `rlvr envs list`") from None
-    except TypeError as e:
-        raise ConfigError(f"environments[{entry.id}].kwargs", str(e), "check the environment's arguments with `rlvr envs show`") from None
+    return make(entry.id, entry.kwargs, field=f"environments[{entry.id}]", kwargs_field=f"environments[{entry.id}].kwargs")
 
 
 class EnvRunner:
@@ -81,7 +74,7 @@ class EnvRunner:
 
     def __init__(
         self,
-        entries: Sequence[EnvEntry],
+        entries: Sequence[EnvConfig],
         formatter: ChatFormatter,
         backend: GenerationBackend,
         *,

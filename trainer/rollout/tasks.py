@@ -15,12 +15,13 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from rlvr.errors import ConfigError
+from rlvr.trainer.run.config import EnvConfig
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +32,6 @@ HELDOUT_SEED_BASE = 1 << 40
 MAX_DEDUPE_KEYS = 200_000
 
 _KEY = re.compile(r"^env=(\d+) (\S+) seed=(\d+)$")
-
-
-@dataclass(frozen=True)
-class EnvEntry:
-    """One environment of a mixture: its id, ``gymnasium.make`` kwargs and sampling weight."""
-
-    id: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +55,7 @@ class TaskKey:
         return cls(int(m.group(1)), m.group(2), int(m.group(3)))
 
 
-def normalized_weights(entries: Sequence[EnvEntry]) -> np.ndarray:
+def normalized_weights(entries: Sequence[EnvConfig]) -> np.ndarray:
     """Mixture weights summing to 1."""
     w = np.array([float(e.weight) for e in entries], dtype=np.float64)
     if len(w) == 0 or (w <= 0).any():
@@ -71,7 +63,7 @@ def normalized_weights(entries: Sequence[EnvEntry]) -> np.ndarray:
     return w / w.sum()
 
 
-def draw_keys(entries: Sequence[EnvEntry], n: int, seed: int, base: int) -> list[TaskKey]:
+def draw_keys(entries: Sequence[EnvConfig], n: int, seed: int, base: int) -> list[TaskKey]:
     """``n`` keys: environments drawn by weight, seeds distinct within the draw, all from ``seed``."""
     rng = np.random.default_rng([seed, base >> 20])
     # Seeds are consecutive from a per-run offset: distinct keys, and no overlap between the
@@ -97,13 +89,13 @@ def task_fingerprint(obs: Any, info: Any) -> str:
     return prompt_fingerprint({"obs": obs, "reference": task.get("reference") if isinstance(task, dict) else None})
 
 
-def heldout_keys(entries: Sequence[EnvEntry], num_tasks: int, seed: int) -> list[TaskKey]:
+def heldout_keys(entries: Sequence[EnvConfig], num_tasks: int, seed: int) -> list[TaskKey]:
     """The held-out evaluation tasks: ``num_tasks`` keys from the held-out seed range."""
     return draw_keys(entries, num_tasks, seed, HELDOUT_SEED_BASE)
 
 
 def train_keys(
-    entries: Sequence[EnvEntry],
+    entries: Sequence[EnvConfig],
     num_prompts: int,
     seed: int,
     exclude: set[str] | None = None,
@@ -138,5 +130,5 @@ def train_keys(
     return out
 
 
-__all__ = ["EnvEntry", "TaskKey", "draw_keys", "heldout_keys", "train_keys", "prompt_fingerprint", "task_fingerprint",
+__all__ = ["EnvConfig", "TaskKey", "draw_keys", "heldout_keys", "train_keys", "prompt_fingerprint", "task_fingerprint",
            "normalized_weights"]

@@ -9,7 +9,7 @@ real vLLM here):
   the same ``Completion`` the engine returns, so the rollout runner never knows which one ran.
   We speak HTTP ourselves (httpx, a core dependency) rather than through TRL's ``VLLMClient``
   because that class refuses to exist without the ``vllm`` package, which generation does not need.
-* **Weight sync** goes through TRL's ``VLLMClient`` (NCCL weight transfer; needs ``vllm`` in the
+* **Weight sync** (``rlvr.trainer.trl.vllm_sync``) goes through TRL's ``VLLMClient`` (NCCL weight transfer; needs ``vllm`` in the
   trainer's environment and a CUDA device): before a generation, when ``weights_version()`` has
   moved since the last sync, the main process streams the (gathered) weights to the server and
   resets its prefix cache; the other processes wait at a barrier so nobody samples stale weights.
@@ -24,33 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rlvr.errors import ConfigError
-from rlvr.trainer.engine import Completion, SamplingParams
+from rlvr.envs.generation import Completion, SamplingParams
 
 logger = logging.getLogger(__name__)
 
 WeightSync = Callable[[Any], None]
-
-# One weight-transfer client per server: NCCL groups are per (trainer, server) pair, so every
-# backend built over the same URL in one process must share it.
-_SYNC_CLIENTS: dict[str, Any] = {}
-_SYNC_LOCK = threading.Lock()
-
-
-def require_weight_transfer() -> None:
-    """Raise a ``ConfigError`` with the fix unless TRL's vLLM weight transfer can run here."""
-    from trl.import_utils import is_vllm_available
-
-    if not is_vllm_available():
-        raise ConfigError("generation.backend", "vllm weight sync needs the vllm package in the trainer's environment "
-                          "(TRL's NCCL weight transfer)", "pip install vllm, or set generation.vllm_sync_weights: "
-                          "false to sample from the weights the server loaded (evaluation only)")
-
 
 def served_model(http: Any, base_url: str) -> str:
     """The model id a vLLM server serves (``GET /v1/models``); a ``ConfigError`` when none answers."""
@@ -69,35 +52,17 @@ def preflight(base_url: str, sync_weights: bool) -> None:
     import httpx
 
     with httpx.Client(timeout=30.0) as http:
-        served_model(http, _root(base_url))
+        served_model(http, root_url(base_url))
     if sync_weights:
+        from rlvr.trainer.trl.vllm_sync import require_weight_transfer
+
         require_weight_transfer()
 
 
-def _root(base_url: str) -> str:
+def root_url(base_url: str) -> str:
+    """The server's root address (``/v1`` stripped): where ``/v1/...`` and the weight-sync routes live."""
     root = base_url.rstrip("/")
     return root[:-3] if root.endswith("/v1") else root
-
-
-def trl_weight_sync(base_url: str, device: Any) -> WeightSync:
-    """A ``WeightSync`` that streams a model's parameters to the vLLM server through TRL's ``VLLMClient``."""
-    require_weight_transfer()
-    from trl.generation.vllm_client import VLLMClient
-
-    base_url = _root(base_url)
-
-    def sync(model: Any) -> None:
-        with _SYNC_LOCK:
-            client = _SYNC_CLIENTS.get(base_url)
-            if client is None:
-                client = VLLMClient(base_url=base_url, connection_timeout=60.0)
-                client.init_communicator(device=device)
-                _SYNC_CLIENTS[base_url] = client
-            with client.weight_update():
-                client.update_model_params(model)
-            client.reset_prefix_cache()
-
-    return sync
 
 
 class VLLMBackend:
@@ -121,7 +86,7 @@ class VLLMBackend:
     ) -> None:
         import httpx
 
-        self.base_url = _root(base_url)
+        self.base_url = root_url(base_url)
         self.tokenizer = tokenizer
         self.model = model
         self.weight_sync = weight_sync
@@ -224,4 +189,4 @@ class VLLMBackend:
         self._http.close()
 
 
-__all__ = ["VLLMBackend", "trl_weight_sync", "preflight", "require_weight_transfer", "served_model", "WeightSync"]
+__all__ = ["VLLMBackend", "preflight", "served_model", "root_url", "WeightSync"]

@@ -54,8 +54,12 @@ class ModelConfig:
 
 
 @dataclass
-class EnvSpec:
-    """One environment of the training mixture."""
+class EnvConfig:
+    """One environment of a mixture: its id, sampling weight and ``gymnasium.make`` kwargs.
+
+    The one environment-entry type of the trainer: the config's ``environments`` lists hold it and
+    the rollout code reads it as is (``TaskKey.env`` indexes such a list).
+    """
 
     id: str = field(default="", metadata={"help": "A registered environment id, e.g. rlvr/Arithmetic-v0."})
     weight: float = field(default=1.0, metadata={"help": "Share of training prompts drawn from it (normalised)."})
@@ -149,7 +153,7 @@ class EvalConfig:
     samples_per_task: int = field(default=4, metadata={"help": "n samples per task for pass@1 (and pass@k, k<=n)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of evaluation; 0 = greedy."})
     every_steps: int = field(default=0, metadata={"help": "Evaluate every N steps during RL; 0 = only before/after."})
-    environments: list[EnvSpec] = field(
+    environments: list[EnvConfig] = field(
         default_factory=list,
         metadata={"help": "Held-out environments (e.g. a test split); empty = the training mixture with unseen seeds."},
     )
@@ -185,7 +189,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "Seed of model init, data order and sampling."})
     device: Device = field(default="auto", metadata={"help": "auto = cuda when available, else cpu."})
     model: ModelConfig = field(default_factory=ModelConfig)
-    environments: list[EnvSpec] = field(default_factory=list, metadata={"help": "The training mixture."})
+    environments: list[EnvConfig] = field(default_factory=list, metadata={"help": "The training mixture."})
     algorithm: AlgorithmSection = field(default_factory=AlgorithmSection)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -312,7 +316,6 @@ def check_environments(cfg: TrainConfig) -> None:
     import gymnasium
 
     import rlvr.envs  # noqa: F401  (registers built-ins and plugins)
-    import rlvr.trainer.demo_task  # noqa: F401  (registers demo/Arithmetic-v0)
 
     known = list(gymnasium.registry.keys())
     for i, env in enumerate(cfg.environments):
@@ -359,7 +362,7 @@ def dump_config(cfg: TrainConfig, path: str | Path) -> None:
 
 
 __all__ = [
-    "TrainConfig", "ModelConfig", "TinyModelSpec", "EnvSpec", "AlgorithmSection", "GenerationConfig", "OptimConfig",
+    "TrainConfig", "ModelConfig", "TinyModelSpec", "EnvConfig", "AlgorithmSection", "GenerationConfig", "OptimConfig",
     "SFTConfig", "EvalConfig", "LoggingConfig", "CheckpointConfig", "build", "config_from_dict", "load_config",
     "dump_config", "validate", "check_algorithm", "check_environments", "parse_env_flag",
 ]

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 from rlvr.errors import ConfigError
 from rlvr.trainer.rollout.chat import ChatFormatter
 from rlvr.trainer.rollout.runner import make_env
-from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey, task_fingerprint
+from rlvr.trainer.rollout.tasks import TaskKey, task_fingerprint
+from rlvr.trainer.run.config import EnvConfig
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ MAX_REFERENCE_TURNS = 32
 class ReferenceExamples:
     """Token sequences of reference episodes, played on demand from task keys."""
 
-    def __init__(self, entries: Sequence[EnvEntry], formatter: ChatFormatter, target: str = "action",
+    def __init__(self, entries: Sequence[EnvConfig], formatter: ChatFormatter, target: str = "action",
                  exclude: set[str] | None = None) -> None:
         if target not in ("action", "answer"):
             raise ConfigError("sft.target", f"{target!r} is not allowed", "allowed: action, answer")

@@ -30,12 +30,6 @@ logger = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 
-def _entries(specs: list[Any]) -> list[Any]:
-    from rlvr.trainer.rollout.tasks import EnvEntry
-
-    return [EnvEntry(s.id, dict(s.kwargs), float(s.weight)) for s in specs]
-
-
 def _key_stream(entries: list[Any], seed: int, base: int) -> Iterator[Any]:
     """Endless task keys (for SFT) from their own seed range."""
     from rlvr.trainer.rollout.tasks import draw_keys
@@ -85,7 +79,7 @@ def _rl_args(cfg: TrainConfig, rundir: RunDir, device: str, world: int, dtype: A
     """RLVRConfig (TRL GRPOConfig + algorithm) from the train config."""
     import torch
 
-    from rlvr.trainer.trl_config import RLVRConfig
+    from rlvr.trainer.trl.config import RLVRConfig
 
     g, o = cfg.generation, cfg.optim
     completions = g.prompts_per_step * g.num_generations
@@ -145,14 +139,14 @@ def run_training(
 
     from rlvr.trainer.rollout.backends import make_backend
     from rlvr.trainer.rollout.chat import ChatFormatter
-    from rlvr.trainer.rollout.rollout_func import EnvRollouts, build_train_dataset, make_env_reward, trainer_backend
+    from rlvr.trainer.trl.rollout_func import EnvRollouts, build_train_dataset, make_env_reward, trainer_backend
     from rlvr.trainer.rollout.runner import EnvRunner
     from rlvr.trainer.rollout.tasks import heldout_keys, train_keys
     from rlvr.trainer.run.callbacks import EvalCallback, MetricsCallback, ProgressCallback
     from rlvr.trainer.run.evaluate import evaluate_heldout
     from rlvr.trainer.run.policy import load_policy, resolve_device, resolve_dtype
     from rlvr.trainer.run.sft import ReferenceExamples, sft_warmup
-    from rlvr.trainer.trl_trainer import RLVRTrainer
+    from rlvr.trainer.trl.trainer import RLVRTrainer
 
     device = resolve_device(cfg.device)
     state = _world(cfg, device)
@@ -173,8 +167,8 @@ def run_training(
     phases: dict[str, float] = dict(previous.get("phases", {}))
 
     g = cfg.generation
-    train_entries = _entries(cfg.environments)
-    eval_entries = _entries(cfg.eval.environments or cfg.environments)
+    train_entries = list(cfg.environments)
+    eval_entries = list(cfg.eval.environments or cfg.environments)
     heldout = heldout_keys(eval_entries, cfg.eval.num_tasks, cfg.seed) if cfg.eval.num_tasks else []
     # Held-out tasks never appear in training (matters when the task space is small).
     fingerprints = _Fingerprints(train_entries)

@@ -8,7 +8,7 @@ inside TRL's own tool-call loop (no environment rewards, turns or feedback), and
 ``environment_factory=`` gives an environment tools and one ``reset(**row)`` string, not the
 Gymnasium ``step(text) -> (obs, reward, ...)`` contract with rewards per turn.
 
-Contract details that matter (docs/trl-1.16.md §3.7):
+Contract details that matter (TRL 1.16's ``rollout_func``, as ``GRPOTrainer._generate`` uses it):
 
 * ``prompts`` arrive already repeated ``num_generations`` times (one per completion), so we play
   exactly ONE episode per incoming prompt. Each prompt is a task key (see ``tasks.TaskKey``);
@@ -30,7 +30,8 @@ from rlvr.trainer.rollout.backends import GenerationBackend, VLLMOptions, make_b
 from rlvr.trainer.rollout.chat import ChatFormatter
 from rlvr.trainer.rollout.episode import Episode, summarize
 from rlvr.trainer.rollout.runner import EnvRunner
-from rlvr.trainer.rollout.tasks import EnvEntry, TaskKey
+from rlvr.trainer.rollout.tasks import TaskKey
+from rlvr.trainer.run.config import EnvConfig
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class EnvRollouts:
 
     def __init__(
         self,
-        entries: Sequence[EnvEntry],
+        entries: Sequence[EnvConfig],
         *,
         max_new_tokens: int,
         max_completion_length: int,

@@ -17,7 +17,7 @@ docs/trl-1.16.md §3.8):
 * ``_compute_loss``: ``policy_loss`` (+ the critic's ``value_loss``), already scaled for
   gradient accumulation and data parallelism as TRL expects (``loss_is_scaled_for_ga = True``).
 * ``_generate_single_turn`` / ``_get_per_token_logps_and_entropies`` (``FastPathsMixin``,
-  ``rlvr.trainer.trl_fast``): the rlvr ``RolloutEngine`` instead of ``model.generate``, and
+  ``rlvr.trainer.trl.fast_paths``): the rlvr ``RolloutEngine`` instead of ``model.generate``, and
   padding-free log-prob forwards through TRL's fused LM head.
 
 What TRL 1.16 lacks and this adds: PPO (critic + GAE + KL in the reward), DPPO, MaxRL, RLOO /
@@ -55,10 +55,10 @@ from rlvr.trainer.algorithms import (
     value_loss,
     zero_variance_mask,
 )
-from rlvr.trainer.batching import concat_rows, select_rows, shuffle_groups
-from rlvr.trainer.trl_config import RLVRConfig
-from rlvr.trainer.trl_fast import FastPathsMixin
-from rlvr.trainer.value_head import ValueModel
+from rlvr.trainer.trl.batching import concat_rows, select_rows, shuffle_groups
+from rlvr.trainer.trl.config import RLVRConfig
+from rlvr.trainer.trl.fast_paths import FastPathsMixin
+from rlvr.trainer.trl.value_head import ValueModel
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from trl import GRPOConfig
 
 from rlvr.errors import ConfigError
 from rlvr.trainer.algorithms import PRESETS, AlgorithmConfig, preset
-from rlvr.trainer.trl_engine import MAX_DEFAULT_SLOTS, engine_sampling_params
+from rlvr.trainer.trl.engine import MAX_DEFAULT_SLOTS, engine_sampling_params
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class RLVRConfig(GRPOConfig):
         },
     )
 
-    # ---- fast paths (issue 7) ----------------------------------------------------------------
+    # ---- fast paths (stock TRL spent ~11 of 11.5 s per step in model.generate on an H100) ----
     rollout_engine: bool | None = field(
         default=None,
         metadata={
@@ -138,7 +138,7 @@ class RLVRConfig(GRPOConfig):
         default=True,
         metadata={
             "help": "Compute per-token log-probs (training loss, old and reference log-probs) with "
-            "rlvr.trainer.logprobs: padding stripped, rows length-bucketed and right-padded per bucket (no "
+            "rlvr.trainer.trl.logprobs: padding stripped, rows length-bucketed and right-padded per bucket (no "
             "attention mask, so flash attention stays on), and the LM head run in tiles through TRL's fused head "
             "(never the full [tokens, vocab] logits). Positions count from 0 at each row's first real token, as "
             "in generation. False = TRL's _get_per_token_logps_and_entropies on the padded batch. The FP32 LM "

@@ -1,7 +1,7 @@
 """``FastPathsMixin``: RLVRTrainer's generation and log-prob forwards without TRL's wasted work.
 
-Issue 7 measured stock TRL GRPO at 11.0 s per step for 64 x 256 completion tokens of a 0.5B model
-on an H100, nearly all of it Python-bound ``model.generate``. Three overrides of
+Stock TRL GRPO measured 11.0 s per step for 64 x 256 completion tokens of a 0.5B model on an
+H100, nearly all of it Python-bound ``model.generate``. Three overrides of
 ``GRPOTrainer`` (TRL 1.16) remove the waste, each switched by an ``RLVRConfig`` field:
 
 * ``_generate_single_turn``: the rlvr ``RolloutEngine`` (``rollout_engine``; ``trl_engine``).
@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from rlvr.errors import ConfigError
-from rlvr.trainer.logprobs import bucketed_logprobs, unpad_batch
-from rlvr.trainer.trl_engine import (
+from rlvr.trainer.trl.logprobs import bucketed_logprobs, unpad_batch
+from rlvr.trainer.trl.engine import (
     MAX_DEFAULT_SLOTS,
     TrainerEngine,
     engine_blockers,

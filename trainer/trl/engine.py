@@ -1,7 +1,7 @@
 """The rollout engine behind ``RLVRTrainer``'s own generation (``RLVRConfig.rollout_engine``).
 
 TRL 1.16 generates with ``model.generate`` (Python-bound: ~11 s of an 11.5 s GRPO step for 64 x 256
-tokens of a 0.5B model on an H100, issue 7). ``TrainerEngine`` puts a ``RolloutEngine`` in its
+tokens of a 0.5B model, measured on an H100). ``TrainerEngine`` puts a ``RolloutEngine`` in its
 place for ``GRPOTrainer._generate_single_turn``: same prompts in, same completions out (EOS
 included, nothing after it), plus the engine's log-probs of the sampled tokens, which TRL keeps as
 ``sampling_per_token_logps`` (the rollout anchor of DPPO/ScaleRL and rollout correction).
@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from rlvr.errors import ConfigError, InputError
-from rlvr.trainer.engine import RolloutEngine, SamplingParams, sampling_params_from_trl
+from rlvr.trainer.engine import RolloutEngine, SamplingParams
 from rlvr.trainer.engine.arch import inspect_model
+from rlvr.trainer.trl.sampling import sampling_params_from_trl
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def engine_blockers(trainer: Any) -> list[str]:
     if getattr(args, "use_transformers_continuous_batching", False):
         reasons.append("use_transformers_continuous_batching=True picks transformers' generate_batch")
     if trainer.rollout_func is not None:
-        reasons.append("a rollout_func does its own generation (build it with rlvr.trainer.engine.make_rollout_func)")
+        reasons.append("a rollout_func does its own generation (rlvr's environment rollouts pick their backend "
+                       "with generation.backend)")
     if getattr(trainer, "_is_vlm", False):
         reasons.append("vision-language models are not supported by the engine")
     if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
