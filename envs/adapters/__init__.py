@@ -13,7 +13,7 @@ import logging
 log = logging.getLogger(__name__)
 
 #: Adapter modules whose ``register_all()`` runs on ``import rlvr.envs``.
-ADAPTERS = ["rlvr.envs.adapters.reasoning_gym"]
+ADAPTERS = ["rlvr.envs.adapters.reasoning_gym", "rlvr.envs.adapters.verifiers_env"]
 
 
 def register_adapters() -> None:

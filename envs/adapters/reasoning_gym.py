@@ -21,7 +21,9 @@ without importing reasoning-gym.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "reasoning_gym"
 DIST = "reasoning-gym"
+#: Registered by reasoning-gym but no dataset by themselves: ``composite`` mixes other datasets.
+NOT_DATASETS = frozenset({"composite"})
 
 
 def installed_version() -> str | None:
@@ -71,11 +75,11 @@ def dataset_names() -> dict[str, str]:
     try:
         names = json.loads(cache.read_text())
         if isinstance(names, dict) and names:
-            return names
+            return {k: v for k, v in names.items() if k not in NOT_DATASETS}
     except (OSError, ValueError):
         pass
     factory = _factory()
-    names = {name: _doc_line(cls) for name, (cls, _) in sorted(factory.DATASETS.items())}
+    names = {name: _doc_line(cls) for name, (cls, _) in sorted(factory.DATASETS.items()) if name not in NOT_DATASETS}
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
@@ -127,6 +131,11 @@ def build_config(name: str, config: Mapping[str, Any] | None, seed: int, size: i
     return cfg
 
 
+def _quiet() -> Any:
+    """Some generators print progress dots to stdout; an environment must not write into a CLI's JSON output."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 class Entries:
     """One dataset instance and the entries it generated, kept per index.
 
@@ -141,7 +150,8 @@ class Entries:
     def __init__(self, name: str, config: Any) -> None:
         dataset_cls, _ = _factory().DATASETS[name]
         try:
-            self.dataset = dataset_cls(config=config)
+            with _quiet():
+                self.dataset = dataset_cls(config=config)
         except Exception as e:
             raise ConfigError("dataset", f"reasoning-gym could not build {name!r}: {type(e).__name__}: {e}") from None
         self._kept: dict[int, dict] = {}
@@ -154,7 +164,8 @@ class Entries:
         with self._lock:
             entry = self._kept.get(index)
             if entry is None:
-                entry = self.dataset[index]
+                with _quiet():
+                    entry = self.dataset[index]
                 if len(self._kept) >= self.MAX_KEPT:
                     self._kept.pop(next(iter(self._kept)))
                 self._kept[index] = entry

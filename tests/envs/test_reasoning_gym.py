@@ -26,13 +26,12 @@ CANNOT_PASS = {
     "knights_knaves": "answer spam is not rewarded",
     "quantum_lock": "answer spam is not rewarded",
     "sokoban": "answer spam is not rewarded",
-    "composite": "config",
 }
 
 
 def test_every_dataset_is_registered_and_listed_with_its_origin():
     names = A.dataset_names()
-    assert len(names) >= 100 and "chain_sum" in names
+    assert len(names) >= 100 and "chain_sum" in names and "composite" not in names
     ids = [i for i in E.env_ids() if i.startswith("reasoning_gym/")]
     assert len(ids) == len(names)
     info = E.describe("reasoning_gym/chain_sum-v0")

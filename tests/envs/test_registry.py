@@ -63,7 +63,7 @@ def fake_plugins(tmp_path, monkeypatch):
 
 
 def test_every_builtin_is_made_by_gymnasium_make():
-    for env_id in E.env_ids():
+    for env_id in [i for i in E.env_ids() if env_record(i).origin in ("builtin", "plugin")]:
         env = gymnasium.make(env_id)
         obs, info = env.reset(seed=0)
         assert obs in env.observation_space and info["env_id"] == env_id
