@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rlvr.trainer.algorithms import AlgorithmConfig, policy_loss, preset
-from rlvr.trainer.algorithms.token_selectors import covariance, quantile
+from rlvr.trainer.algorithms.token_selectors import TOKEN_SELECTORS, SelectorInputs, covariance, quantile
 
 
 def _grad(cfg, logp, adv, mask, **kw):
@@ -150,3 +150,35 @@ def test_selectors_on_an_empty_batch_give_zero_loss():
     for name in ("clip_cov", "kl_cov", "forking_tokens"):
         loss, g, _ = _grad(preset(name), logp, adv, mask, old_logp=old, entropy=entropy)
         assert loss.item() == 0.0 and torch.equal(g, torch.zeros_like(g))
+
+
+class _OneProcess:
+    """Just enough of accelerate's Accelerator for TRL's entropy mask on a single process."""
+
+    def pad_across_processes(self, t, dim=0, pad_index=0):
+        return t
+
+    def gather(self, t):
+        return t
+
+
+def test_high_entropy_tokens_are_the_ones_trl_selects():
+    """TRL 1.16's GRPOTrainer.get_high_entropy_mask (top_entropy_quantile) is the peer implementation."""
+    grpo_trainer = pytest.importorskip("trl.trainer.grpo_trainer")
+    trainer = type("Peer", (), {"accelerator": _OneProcess()})()
+    for seed in range(20):
+        logp, adv, mask, old, entropy = _batch(seed=seed)
+        # float32, as the trainer's forward gives them (TRL takes its quantile in float32, so float64
+        # entropies sitting exactly on the threshold would be rounded out there)
+        entropy = entropy.float()
+        for frac in (0.2, 0.5):
+            peer = grpo_trainer.GRPOTrainer.get_high_entropy_mask(trainer, entropy, mask.long(), 1 - frac)
+            cfg = preset("forking_tokens", entropy_top_frac=frac)
+            ones = torch.ones_like(logp)
+            inputs = SelectorInputs(ones, logp, None, torch.zeros_like(logp), mask, torch.zeros_like(mask),
+                                    entropy.double(), None)
+            ours = TOKEN_SELECTORS["high_entropy"].select(inputs, cfg).loss != 0
+            assert torch.equal(ours, peer)
+            _, g, metrics = _grad(cfg, logp, adv, mask, old_logp=old, entropy=entropy)
+            assert metrics["high_entropy_frac"] == pytest.approx(peer.sum().item() / mask.sum().item())
+            assert not (g != 0)[~peer].any()
