@@ -35,6 +35,9 @@ def collect() -> dict:
         "packages": {p: _version(p) for p in PACKAGES},
         "sandbox": [{"backend": name, "available": ok, "detail": detail} for name, ok, detail in probe_backends()],
     }
+    from rlvr.sandbox.backends.local import lacks
+
+    report["sandbox_local_lacks"] = lacks()  # said plainly: local is never a sandbox for untrusted code
     try:
         report["sandbox_auto"] = default_backend()
     except Exception as e:  # no usable backend at all is itself something to report
@@ -70,6 +73,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
         table.add_row(name, "[green]ok[/]" if ver else "[yellow]missing[/]", ver or "not installed")
     for row in report["sandbox"]:
         table.add_row(f"sandbox: {row['backend']}", "[green]available[/]" if row["available"] else "[yellow]unavailable[/]", row["detail"])
+    table.add_row("sandbox: local lacks", "[yellow]weakest[/]", "; ".join(report["sandbox_local_lacks"]))
     table.add_row("sandbox: auto", "", str(report["sandbox_auto"]))
     if "torch" in report:
         t = report["torch"]

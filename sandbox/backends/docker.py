@@ -1,12 +1,16 @@
 """The ``docker`` backend: warm containers, one zygote each, on the local engine or ``DOCKER_HOST``.
 
 Each worker is one long-lived container: no network, read-only root, every capability dropped
-but the six its zygote needs to run programs as another uid and clean after them (CHOWN,
-DAC_OVERRIDE, FOWNER, KILL, SETUID, SETGID), ``no-new-privileges``, the engine's default
-seccomp profile, memory/pids/CPU caps, tmpfs /work, /tmp and /dev/shm. Requests and answers
-travel over the container's attached stdin/stdout, so a run costs a fork inside the
-container, not a ``docker run`` (~0.5 s) or ``docker exec`` (~0.1 s). Programs run as a uid
-of their own; after every run the zygote kills all its processes and empties the temp dirs.
+but the ones its zygote needs (``CAPS``), ``no-new-privileges``, the engine's default seccomp
+profile, memory/pids/CPU caps. Requests and answers travel over the container's attached
+stdin/stdout, so a run costs a fork inside the container, not a ``docker run`` (~0.5 s) or
+``docker exec`` (~0.1 s). Inside, every run gets new mount, pid, IPC and network namespaces,
+one size-capped tmpfs on /work, /tmp, /var/tmp and /dev/shm, its own /proc (masked as Docker
+masks a container's) and /dev/mqueue, and runs as a uid of its own with no capability and a
+seccomp filter denying keyrings and user namespaces: nothing one run leaves (files, processes,
+sockets, IPC objects, pid counts) is visible to the next. Where the engine forbids the mounts
+(AppArmor's docker-default profile), workers fall back, with a warning, to one shared world
+per container that is killed and emptied after each run.
 With ``stdin_once`` and ``auto_remove``, a container whose host process died stops and vanishes
 by itself; stale ones from crashed hosts are also removed when a backend starts.
 """
@@ -96,6 +100,7 @@ class DockerWorker(Worker):
         if not meta.get("ready"):
             self.close()
             raise WorkerError(f"{name} sent {meta!r} instead of its ready message")
+        self.fallback_reason = meta.get("fallback_reason")
 
     @property
     def alive(self) -> bool:
@@ -206,6 +211,7 @@ class DockerBackend(Backend):
         self.python = python or label_python or "python3"
         self._host = socket.gethostname()
         self._lock = threading.Lock()
+        self._warned = False
         _remove_stale_containers(self.client, self._host)
 
     @classmethod
@@ -216,7 +222,8 @@ class DockerBackend(Backend):
     def isolation(self) -> Isolation:
         return Isolation(
             host_files_hidden=True, network=True, signals=True, private_tmp=True, disk_quota=True, total_memory=True,
-            summary="container per worker: no network, read-only root, cgroup caps, seccomp, runs as a fresh uid",
+            summary="container per worker: no network, read-only root, cgroup caps, seccomp; per-run pid, mount, IPC and network "
+                    "namespaces and tmpfs; runs as a fresh uid",
         )
 
     def start_worker(self) -> Worker:
@@ -225,7 +232,11 @@ class DockerBackend(Backend):
         cfg = {"strategy": "pidns", "uid": uid, "gid": uid, "stage_dir": "/run", "disk_mb": lim.disk_mb, "netns": True,
                "mounts": [["/work", 0o700], ["/tmp", 0o1777], ["/var/tmp", 0o1777], ["/dev/shm", 0o1777]],
                "mask_proc": True, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD), "oom_counter": "container",
-               "prepare_ahead": "never"}  # the container's CPU quota is shared with the run: never compete with it
+               "prepare_ahead": "never",  # the container's CPU quota is shared with the run: never compete with it
+               # Where the engine's security profile (AppArmor's docker-default) forbids the mounts, a
+               # shared container world per worker, emptied after each run (weaker: see the README).
+               "fallback": {"strategy": "uid", "workdir": "/work", "wipe_dirs": ["/tmp", "/dev/shm", "/var/tmp", "/dev/mqueue"],
+                            "wipe_all": True, "sysv_cleanup": True}}
         import docker
 
         memory = self.worker_memory_bytes() >> 20
@@ -246,7 +257,12 @@ class DockerBackend(Backend):
             labels={LABEL: "1", f"{LABEL}.host": self._host, f"{LABEL}.pid": str(os.getpid())},
             host_config=host_config,
         )
-        return DockerWorker(self.client, create)
+        worker = DockerWorker(self.client, create)
+        if worker.fallback_reason and not self._warned:
+            self._warned = True
+            log.warning("docker workers cannot give each run its own namespaces here (%s): runs share their container's "
+                        "pid and network namespaces, emptied between runs", worker.fallback_reason)
+        return worker
 
 
 def _remove_stale_containers(client: Any, host: str) -> None:

@@ -162,6 +162,12 @@ def main(cfg: dict) -> None:
     linux.prepare_seccomp()
     record_hard_limits()
     strategy = STRATEGIES[cfg["strategy"]](cfg)
+    fallback_reason = None
+    if cfg.get("fallback"):  # e.g. Docker under an AppArmor profile that denies mount: the weaker strategy, said aloud
+        fallback_reason = _trial(strategy)
+        if fallback_reason is not None:
+            cfg = dict(cfg, **cfg["fallback"])
+            strategy = STRATEGIES[cfg["strategy"]](cfg)
     import gc
 
     gc.collect()
@@ -197,7 +203,7 @@ def main(cfg: dict) -> None:
 
     runners: set = set()
     pending = spawn()  # the runner waiting for the next request
-    respond({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
+    respond({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "strategy": cfg["strategy"], "fallback_reason": fallback_reason})
     while True:
         ready, _, _ = select.select([took_r, wake_r], [], [])
         if took_r in ready:
@@ -222,6 +228,38 @@ def main(cfg: dict) -> None:
                     os._exit(1)
             if pending is None and not runners:
                 pending = spawn()
+
+
+def _trial(strategy: Strategy):
+    """None if ``strategy`` can make a run's world here, else why not (tried once, in a throwaway child)."""
+    r, w = os.pipe()
+    try:
+        pid = linux.clone_fork(strategy.namespaces) if linux.CLONE_SYSCALL is not None else os.fork()
+    except OSError as e:
+        os.close(r)
+        os.close(w)
+        return f"clone: {e}"
+    if pid == 0:
+        os.close(r)
+        try:
+            if linux.CLONE_SYSCALL is None:
+                linux.unshare(strategy.namespaces)
+            strategy.prepare()
+            strategy.in_supervisor()
+            os._exit(0)
+        except BaseException as e:
+            os.write(w, f"{type(e).__name__}: {e}".encode()[:500])
+            os._exit(1)
+    os.close(w)
+    why = b""
+    while True:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        why += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    return None if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else (why.decode("utf-8", "replace") or "failed")
 
 
 def _idle_cpu() -> bool:

@@ -199,3 +199,18 @@ def test_wipe_owned_deletes_a_runs_entries_at_any_depth_and_nothing_else(tmp_pat
     assert not (shared / "deeper" / "note").exists() and not (tmp_path / "top").exists()
     assert not os.path.lexists(link) and (outside / "keep").exists()  # the link went, not what it pointed at
     assert (shared / "theirs").exists() and stat.S_ISDIR(os.lstat(shared / "deeper").st_mode)
+
+
+@pytest.mark.docker
+def test_docker_workers_that_cannot_mount_fall_back_to_a_cleaned_shared_world(monkeypatch, caplog):
+    require("docker")
+    from rlvr.sandbox.backends import docker as D
+
+    monkeypatch.setattr(D, "CAPS", [c for c in D.CAPS if c != "SYS_ADMIN"])  # as under AppArmor's docker-default
+    with caplog.at_level("WARNING", logger="rlvr.sandbox.backends.docker"), Sandbox("docker", LIMITS, concurrency=1) as sb:
+        tok = os.urandom(6).hex()
+        r = sb.run(Program("python", f"open('/tmp/{tok}', 'w').write('x'); print(2 + 2)"))
+        after = _read(sb, [tok])
+    assert (r.status, r.stdout) == ("ok", "4\n")
+    assert not [f for f in after["found"] if tok in f]
+    assert any("cannot give each run its own namespaces" in m for m in caplog.messages)
