@@ -2,7 +2,7 @@
 
 Same random-init model (built from config, no download), same prompts, same sampling (temperature
 1, no top-k/top-p, every row generates exactly ``--new-tokens``). Prints one JSON line with
-tokens/s of each and the ratio. Defaults run a tiny model on the CPU in seconds; the issue's GPU
+tokens/s of each and the ratio. Defaults run a tiny model on the CPU in seconds; the GPU
 case is::
 
     python benchmarks/bench_generate.py --shape qwen2-0.5b --batch 64 --prompt-len 64 \

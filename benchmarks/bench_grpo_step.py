@@ -13,7 +13,7 @@ Configurations (``--configs``, run in the order given):
 
 * ``stock``: ``GRPOTrainer`` as shipped: model weights in float32 (what building from config
   gives), ``bf16=True`` autocast, ``model.generate`` with the dynamic cache.
-* ``trl_best``: TRL's fastest non-vLLM setting found in issue 7: ``cache_implementation="static"``,
+* ``trl_best``: TRL's fastest non-vLLM setting we found on an H100: ``cache_implementation="static"``,
   which needs the weights loaded in bf16 (it crashes with float32 weights under bf16 autocast).
 * ``ours``: ``RLVRTrainer`` with its defaults on a GPU (rollout engine, padding-free chunked
   log-probs), weights in bf16 like ``trl_best``.
@@ -23,7 +23,7 @@ Each configuration prints one JSON line as soon as it is measured: median step t
 ``--steps`` steps after ``--warmup`` untimed ones, completion tokens/s, the median time spent in
 generation, peak GPU memory (``torch.cuda.max_memory_allocated`` over the run); then one
 ``summary`` line with our ratios against ``stock`` and ``trl_best``. The defaults run a tiny
-model on the CPU in seconds (CI runs it); the issue's GPU cases::
+model on the CPU in seconds (CI runs it); the GPU cases::
 
     python benchmarks/bench_grpo_step.py --shape qwen2-0.5b --device cuda   # 256-token completions
     python benchmarks/bench_grpo_step.py --shape qwen2-1.5b --device cuda   # 512-token completions
@@ -68,9 +68,9 @@ SHAPES: dict[str, dict[str, Any]] = {
 # shape -> (prompts per step, generations per prompt, prompt tokens, completion tokens)
 WORKLOADS = {"tiny": (2, 4, 16, 16), "qwen2-0.5b": (8, 8, 64, 256), "qwen2-1.5b": (8, 8, 64, 512)}
 CONFIGS = ("stock", "trl_best", "ours", "ours_fp32")
-# Issue 7's H100 measurements of the peers, for the summary line.
+# The peers' step times measured on an H100 (stock TRL, TRL's best setting), for the summary line.
 ISSUE_ANCHORS = {"qwen2-0.5b": {"stock_s": 11.0, "trl_best_s": 7.8}, "qwen2-1.5b": {"stock_s": 20.2}}
-# Issue 7's targets for "ours" (completion tokens/s ratios; 0.5B also at lower peak memory).
+# The speed-ups "ours" is expected to reach there (completion tokens/s ratios; 0.5B also at lower peak memory).
 ISSUE_TARGETS = {"qwen2-0.5b": {"speedup_vs_stock": 5.0, "speedup_vs_trl_best": 3.5, "max_step_s": 2.2},
                  "qwen2-1.5b": {"speedup_vs_stock": 3.0}}
 
