@@ -3,7 +3,8 @@
 * ``tasks``: seeded task keys over the run's environment mixture (the dataset TRL samples from).
 * ``chat``: conversations -> token ids (prompt; environment turns between model turns).
 * ``backends``: token-level generation: the rlvr ``RolloutEngine``, ``model.generate``, a vLLM
-  server (``vllm_backend``), or any evaluation ``Policy`` (``PolicyBackend``).
+  server (``vllm_backend``); ``rlvr.trainer.policies.BackendPolicy`` serves any of them to
+  ``rlvr eval`` as a chat policy.
 * ``runner``: ``EnvRunner`` plays batches of episodes, stepping environments concurrently.
 * ``episode``: ``Episode``, one rollout as the trainer needs it.
 
