@@ -32,18 +32,14 @@ Job = tuple[int, str, Any, dict]  # (index, completion text, reference, extra ke
 _LIVE_POOLS: "weakref.WeakSet[ScoringPool]" = weakref.WeakSet()
 
 
-def _main_has_file() -> bool:
-    main = sys.modules.get("__main__")
-    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
-    path = getattr(main, "__file__", None)
-    return spec_name is not None or (isinstance(path, str) and os.path.isfile(path))
-
-
 def _context(needs_main: bool = False) -> mp.context.BaseContext:
     # forkserver: workers fork from a clean, pre-imported server, never from a parent that may
     # hold threads (torch, tokenizers) — fork from such a parent can deadlock in the child.
-    if needs_main and not _main_has_file():
-        return mp.get_context("fork")  # the verifier's class lives only in this process's memory
+    if needs_main:
+        # The verifier's class is defined in __main__: re-importing a script would re-run it
+        # (no main guard) or miss a class defined under the guard, and a notebook has no file.
+        # A forked child already holds the class.
+        return mp.get_context("fork")
     if sys.platform.startswith("linux"):
         return mp.get_context("forkserver")
     return mp.get_context("spawn")
