@@ -9,13 +9,18 @@ would treat stale samples as fresh, so it may run asynchronously only with a rol
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rlvr.errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 # Presets whose published recipe is asynchronous, with the paper's bound on off-policyness.
 # ScaleRL (Khatri et al. 2025, arXiv:2510.13786) trains with PipelineRL and max off-policyness 8.
 RECIPE_OFF_POLICY_STEPS: dict[str, int] = {"scalerl": 8}
+# Presets whose recipe computes the LM head in float32 (ScaleRL: FP32 logits at the head).
+RECIPE_FP32_LM_HEAD: frozenset[str] = frozenset({"scalerl"})
 
 FIELD = "generation.max_off_policy_steps"
 
@@ -23,6 +28,18 @@ FIELD = "generation.max_off_policy_steps"
 def default_off_policy_steps(preset: str) -> int:
     """``k`` when the config leaves it unset: the preset's recipe value, else 0 (synchronous)."""
     return RECIPE_OFF_POLICY_STEPS.get(preset, 0)
+
+
+def resolve_off_policy_steps(k: int | None, preset: str, backend: str = "auto", world: int = 1) -> int:
+    """The ``k`` a run uses: the config's, else the preset's recipe where this setup can run it, else 0."""
+    if k is not None:
+        return int(k)
+    k = default_off_policy_steps(preset)
+    if k and (backend in ("hf", "vllm") or world > 1):
+        logger.info("%s's recipe is asynchronous (k=%d), but generation.backend %s / %d processes run synchronously",
+                    preset, k, backend, world)
+        return 0
+    return k
 
 
 def check_async(k: int, preset: str, algo: Any, backend: str, world: int = 1) -> None:
@@ -44,4 +61,5 @@ def check_async(k: int, preset: str, algo: Any, backend: str, world: int = 1) ->
                           f"has {world}", "launch one process, or set max_off_policy_steps: 0")
 
 
-__all__ = ["RECIPE_OFF_POLICY_STEPS", "default_off_policy_steps", "check_async"]
+__all__ = ["RECIPE_OFF_POLICY_STEPS", "RECIPE_FP32_LM_HEAD", "default_off_policy_steps", "resolve_off_policy_steps",
+           "check_async"]

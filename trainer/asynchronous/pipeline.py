@@ -18,6 +18,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -75,13 +76,16 @@ class AsyncGenerator:
         self.samples = 0
         self.proc: Any = None
         self._spawn()
+        atexit.register(self.close)
 
     # ------------------------------------------------------------------ process
     def _spawn(self) -> None:
         self.orders = self.ctx.Queue()
         self.results = self.ctx.Queue()
         self.stop = self.ctx.Event()
-        self.proc = self.ctx.Process(target=generator_main, name="rlvr-generator", daemon=True,
+        # Not a daemon: environments may start their own worker processes (verifier pools). It
+        # exits with close(), at interpreter exit (atexit), or by itself when this process dies.
+        self.proc = self.ctx.Process(target=generator_main, name="rlvr-generator", daemon=False,
                                      args=(self.spec, self.weights, self.orders, self.results, self.stop, self.restarts))
         self.proc.start()
         self._last_busy = self._last_idle = 0.0  # the new process counts from zero
@@ -191,6 +195,7 @@ class AsyncGenerator:
             q.cancel_join_thread()
             q.close()
         self.proc = None
+        atexit.unregister(self.close)
 
 
 def step_metrics(stats: TakeStats, k: int, *, wall_s: float, samples: int, tokens: int,

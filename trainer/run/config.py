@@ -102,6 +102,16 @@ class GenerationConfig:
                           "(TRL's NCCL transfer; needs the vllm package). Off = sample from the served weights."},
     )
     env_workers: int = field(default=16, metadata={"help": "Environment steps run concurrently (thread pool)."})
+    max_off_policy_steps: int | None = field(
+        default=None,
+        metadata={"help": "k: generate asynchronously in a generator process, training on groups whose oldest token "
+                          "is at most k optimiser steps old (staler ones are regenerated). 0 = synchronous. None = the "
+                          "preset's recipe: 8 for scalerl (its paper's PipelineRL bound), else 0."},
+    )
+    generator_threads: int = field(
+        default=0, metadata={"help": "With max_off_policy_steps >= 1: torch threads of the generator process "
+                                     "(the trainer keeps the other cores); 0 = half the cores."},
+    )
 
 
 @dataclass
@@ -264,6 +274,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         # with an empty rollout buffer.
         raise ConfigError("checkpoint.save_steps", f"{c.save_steps} is not a multiple of optim.num_iterations "
                           f"{o.num_iterations}", f"use a multiple of {o.num_iterations}")
+    if g.max_off_policy_steps is not None and g.max_off_policy_steps < 0:
+        raise ConfigError("generation.max_off_policy_steps", f"must be >= 0, got {g.max_off_policy_steps}",
+                          "use 0 for synchronous training")
+    if g.generator_threads < 0:
+        raise ConfigError("generation.generator_threads", f"must be >= 0, got {g.generator_threads}", "use 0 for half the cores")
     if g.backend == "vllm" and not g.vllm_url:
         raise ConfigError("generation.vllm_url", "generation.backend is vllm but no server address is given",
                           "set generation.vllm_url, e.g. http://localhost:8000")

@@ -115,6 +115,11 @@ def check_config(cfg: TrainConfig) -> Any:
     """Everything that can be checked without loading a model: algorithm, environment ids, vLLM server."""
     algo = check_algorithm(cfg)
     check_environments(cfg)
+    from rlvr.trainer.asynchronous.checks import check_async, resolve_off_policy_steps
+
+    g = cfg.generation
+    check_async(resolve_off_policy_steps(g.max_off_policy_steps, cfg.algorithm.preset, g.backend), cfg.algorithm.preset,
+                algo, g.backend)
     if cfg.generation.backend == "vllm":
         from rlvr.trainer.rollout.vllm_backend import preflight
 
@@ -263,15 +268,30 @@ def run_training(
                 RunDir.append_jsonl(rundir.samples, {"step": step, **ep.record(),
                                                      "env_mask_runs": _runs(ep.env_mask)})
 
-    rollouts = EnvRollouts(train_entries, max_new_tokens=g.max_new_tokens, max_completion_length=g.max_completion_length,
-                           max_turns=g.max_turns, env_workers=g.env_workers, backend=g.backend, vllm=vllm_options(cfg),
-                           sink=sink)
+    from rlvr.trainer.asynchronous.checks import check_async, resolve_off_policy_steps
+
+    k = resolve_off_policy_steps(g.max_off_policy_steps, cfg.algorithm.preset, g.backend, world)
+    check_async(k, cfg.algorithm.preset, check_algorithm(cfg), g.backend, world)
+    rollout_kwargs = dict(max_new_tokens=g.max_new_tokens, max_completion_length=g.max_completion_length,
+                          max_turns=g.max_turns, env_workers=g.env_workers, backend=g.backend, vllm=vllm_options(cfg),
+                          sink=sink)
+    if k:
+        from rlvr.trainer.trl.async_rollouts import AsyncEnvRollouts
+
+        rollouts = AsyncEnvRollouts(train_entries, max_off_policy_steps=k, generator_threads=g.generator_threads or None,
+                                    journal=rundir.path / "async.jsonl" if main else None, **rollout_kwargs)
+    else:
+        rollouts = EnvRollouts(train_entries, **rollout_kwargs)
     args = _rl_args(cfg, rundir, device, world, dtype)
     metrics_cb = MetricsCallback(rundir, title or f"{cfg.algorithm.preset} on {', '.join(e.id for e in cfg.environments)}")
     callbacks: list[Any] = [metrics_cb]
     progress_cb = ProgressCallback(cfg.optim.max_steps, console) if main and cfg.logging.progress else None
     if progress_cb:
         callbacks.append(progress_cb)
+    if k:
+        from rlvr.trainer.trl.async_rollouts import PushWeights
+
+        callbacks.append(PushWeights(rollouts))  # new weights reach the generator after every optimiser step
     trainer = RLVRTrainer(model, reward_funcs=[make_env_reward(rollouts)], args=args,
                           train_dataset=build_train_dataset(keys), processing_class=tokenizer,
                           rollout_func=rollouts, callbacks=callbacks)
