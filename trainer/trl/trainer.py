@@ -199,6 +199,14 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         batch = self._trl_generate_and_score(inputs)
         if self._raw_rewards is None:
             raise RuntimeError("GRPOTrainer did not call _calculate_rewards; TRL version mismatch?")
+        behaviour = batch.get("sampling_per_token_logps")
+        if (getattr(self.rollout_func, "max_off_policy_steps", 0) and behaviour is not None
+                and self.algo.needs_old_logp and self.algo.rollout_correction == "none"):
+            # Asynchronous rollouts come from weights up to k optimiser steps old: the ratio's "old"
+            # policy is the behaviour policy, whose log-probs were recorded when each token was
+            # sampled. With a rollout correction configured, old stays the trainer's own and the
+            # correction weight pi/mu covers the lag instead.
+            batch["old_per_token_logps"] = behaviour
         rewards = self._summed_rewards(self._raw_rewards)
         n = batch["completion_ids"].size(0)
         start = self.accelerator.process_index * n
