@@ -9,6 +9,11 @@ real vLLM here):
   the same ``Completion`` the engine returns, so the rollout runner never knows which one ran.
   We speak HTTP ourselves (httpx, a core dependency) rather than through TRL's ``VLLMClient``
   because that class refuses to exist without the ``vllm`` package, which generation does not need.
+* **Deadlines are deadlines**: ``timeout`` bounds each request as a whole (connect, waiting for
+  the answer, reading the body; ``rlvr.envs.bounded_http``), so a server that drips one byte per
+  second fails like one that says nothing, and the body is refused past ``max_body_bytes``
+  (default: :func:`body_cap`, generous for the tokens asked for), so a server that streams
+  without end costs bounded memory. Both are a ``VLLMServerError`` naming the server.
 * **Weight sync** (``rlvr.trainer.trl.vllm_sync``) goes through TRL's ``VLLMClient`` (NCCL weight transfer; needs ``vllm`` in the
   trainer's environment and a CUDA device): before a generation, when ``weights_version()`` has
   moved since the last sync, the main process streams the (gathered) weights to the server and
@@ -28,6 +33,7 @@ from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from rlvr.envs.bounded_http import BlockingClient, BodyTooLarge, RequestTimeout
 from rlvr.errors import ConfigError
 from rlvr.envs.generation import Completion, SamplingParams
 
@@ -35,11 +41,29 @@ logger = logging.getLogger(__name__)
 
 WeightSync = Callable[[Any], None]
 
-def served_model(http: Any, base_url: str) -> str:
+# Bytes a /v1/completions answer may take per requested token (token id, its text JSON-escaped,
+# its log-prob: well under 100 in practice) and per prompt (the envelope); never under the floor.
+BODY_BYTES_PER_TOKEN = 1024
+BODY_BYTES_PER_PROMPT = 64 << 10
+MIN_BODY_BYTES = 16 << 20
+MODELS_BODY_BYTES = 1 << 20  # GET /v1/models lists a few model cards
+
+
+class VLLMServerError(RuntimeError):
+    """The vLLM server failed a request: an HTTP error, no complete answer in time, or an oversized body."""
+
+
+def body_cap(num_prompts: int, max_new_tokens: int) -> int:
+    """The default body cap of one ``/v1/completions`` answer for ``num_prompts`` x ``max_new_tokens``."""
+    return max(MIN_BODY_BYTES, num_prompts * (BODY_BYTES_PER_PROMPT + BODY_BYTES_PER_TOKEN * max(1, max_new_tokens)))
+
+
+def served_model(http: BlockingClient, base_url: str) -> str:
     """The model id a vLLM server serves (``GET /v1/models``); a ``ConfigError`` when none answers."""
     try:
-        models = http.get(f"{base_url}/v1/models")
-        models.raise_for_status()
+        models = http.get(f"{base_url}/v1/models", max_body_bytes=MODELS_BODY_BYTES)
+        if models.status_code != 200:
+            raise VLLMServerError(f"HTTP {models.status_code}: {models.text[:200]}")
         return str(models.json()["data"][0]["id"])
     except Exception as e:
         raise ConfigError("generation.vllm_url", f"no vLLM server answers at {base_url} ({e})",
@@ -49,9 +73,7 @@ def served_model(http: Any, base_url: str) -> str:
 
 def preflight(base_url: str, sync_weights: bool) -> None:
     """Before a run loads its model: the server answers, and weight sync can work if asked for."""
-    import httpx
-
-    with httpx.Client(timeout=30.0) as http:
+    with BlockingClient(timeout=30.0, max_body_bytes=MODELS_BODY_BYTES) as http:
         served_model(http, root_url(base_url))
     if sync_weights:
         from rlvr.trainer.trl.vllm_sync import require_weight_transfer
@@ -83,9 +105,14 @@ class VLLMBackend:
         barrier: Callable[[], None] | None = None,
         max_batch: int = 256,
         timeout: float = 600.0,
+        max_body_bytes: int | None = None,
     ) -> None:
-        import httpx
-
+        if max_body_bytes is not None and (isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int)
+                                           or max_body_bytes < 1024):
+            raise ConfigError("max_body_bytes", f"must be a whole number of bytes >= 1024, got {max_body_bytes!r}",
+                              "leave it unset for a cap sized to the tokens asked for")
+        if not timeout or timeout <= 0:
+            raise ConfigError("timeout", f"must be a positive number of seconds, got {timeout!r}")
         self.base_url = root_url(base_url)
         self.tokenizer = tokenizer
         self.model = model
@@ -97,7 +124,9 @@ class VLLMBackend:
         self.max_batch = max(1, int(max_batch))
         self._synced: Hashable | None = None
         self._warned_logprobs = False
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(30.0, timeout)))
+        self.timeout, self.max_body_bytes = float(timeout), max_body_bytes
+        self._http = BlockingClient(timeout=self.timeout, max_body_bytes=max_body_bytes or MIN_BODY_BYTES,
+                                    max_connections=8)
         try:
             self.served_model = served_model(self._http, self.base_url)
         except ConfigError:
@@ -150,13 +179,29 @@ class VLLMBackend:
         }
 
     def _request(self, prompts: list[Sequence[int]], indices: list[int], params: SamplingParams) -> list[Completion]:
+        import httpx
+
         ids = [[int(t) for t in p] for p in prompts]
-        response = self._http.post(f"{self.base_url}/v1/completions", json=self._payload(ids, params))
+        cap = self.max_body_bytes or body_cap(len(ids), params.max_new_tokens)
+        try:
+            response = self._http.post(f"{self.base_url}/v1/completions", json=self._payload(ids, params),
+                                       max_body_bytes=cap)
+        except RequestTimeout as e:
+            raise VLLMServerError(f"vLLM server {self.base_url}: {e} for {len(ids)} prompts "
+                                  f"(timeout={self.timeout:g} s bounds connect, wait and body together)") from None
+        except httpx.TransportError as e:
+            raise VLLMServerError(f"vLLM server {self.base_url}: {type(e).__name__}: {e}") from None
+        except BodyTooLarge as e:
+            raise VLLMServerError(f"vLLM server {self.base_url}: {e} (max_body_bytes={cap}) for {len(ids)} prompts x "
+                                  f"{params.max_new_tokens} tokens; that is more than any answer needs") from None
         if response.status_code != 200:
-            raise RuntimeError(f"vLLM server {self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
-        choices = sorted(response.json()["choices"], key=lambda c: int(c.get("index", 0)))
+            raise VLLMServerError(f"vLLM server {self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
+        try:
+            choices = sorted(response.json()["choices"], key=lambda c: int(c.get("index", 0)))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise VLLMServerError(f"vLLM server {self.base_url}: malformed /v1/completions body: {response.text[:300]!r}") from None
         if len(choices) != len(ids):
-            raise RuntimeError(f"vLLM server {self.base_url}: {len(choices)} choices for {len(ids)} prompts")
+            raise VLLMServerError(f"vLLM server {self.base_url}: {len(choices)} choices for {len(ids)} prompts")
         return [self._completion(i, p, c, params) for i, p, c in zip(indices, ids, choices)]
 
     def _completion(self, index: int, prompt: list[int], choice: dict[str, Any], params: SamplingParams) -> Completion:
@@ -164,7 +209,7 @@ class VLLMBackend:
         lp = choice.get("logprobs") or {}
         logprobs = [float(x) if x is not None else 0.0 for x in (lp.get("token_logprobs") or [])]
         if len(logprobs) != len(tokens):
-            raise RuntimeError(f"vLLM server {self.base_url}: {len(logprobs)} log-probs for {len(tokens)} tokens "
+            raise VLLMServerError(f"vLLM server {self.base_url}: {len(logprobs)} log-probs for {len(tokens)} tokens "
                                "(start it with --max-logprobs 0 or higher)")
         reason = "stop" if choice.get("finish_reason") == "stop" else "length"
         stop_reason = choice.get("stop_reason")
@@ -189,4 +234,4 @@ class VLLMBackend:
         self._http.close()
 
 
-__all__ = ["VLLMBackend", "preflight", "served_model", "root_url", "WeightSync"]
+__all__ = ["VLLMBackend", "VLLMServerError", "body_cap", "preflight", "served_model", "root_url", "WeightSync"]

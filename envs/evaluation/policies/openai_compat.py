@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from rlvr.errors import ConfigError
+from rlvr.envs.bounded_http import BodyTooLarge, Reply, RequestTimeout, bounded_request, read_capped
 from rlvr.envs.evaluation.policies.base import (
     Completion,
     Message,
@@ -44,37 +45,6 @@ RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 FATAL_STATUS = frozenset({401, 403, 404})
 MAX_BACKOFF_S = 30.0
 MAX_BODY_BYTES = 32 << 20  # a chat completion is text: 32 MiB is far beyond any real answer
-
-
-class BodyTooLarge(Exception):
-    """The server's response body went past the cap."""
-
-
-class _Reply:
-    """A finished response: status, headers and the (capped) body bytes."""
-
-    def __init__(self, status_code: int, headers: Any, content: bytes, url: str) -> None:
-        self.status_code, self.headers, self.content, self.url = status_code, headers, content, url
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.content)
-
-
-async def read_capped(response: Any, cap: int) -> bytes:
-    """The body of a streamed httpx response; BodyTooLarge as soon as it passes ``cap`` bytes."""
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > cap:
-            raise BodyTooLarge(f"the response body is over the {cap:,} byte cap")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class OpenAIPolicy(Policy):
@@ -150,8 +120,8 @@ class OpenAIPolicy(Policy):
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
             try:
-                r = await asyncio.wait_for(self._post(body), self.request_timeout)
-            except (httpx.TimeoutException, asyncio.TimeoutError) as e:
+                r = await self._post(body)
+            except (httpx.TimeoutException, RequestTimeout) as e:
                 problem, unreachable = f"timed out after {self.request_timeout:g} s ({type(e).__name__})", False
             except BodyTooLarge as e:  # a server that answers without end: retrying would only repeat it
                 raise PolicyCallFailed(f"{e} (max_body_bytes={self.max_body_bytes}); the server at {self.base_url} sent more than any completion needs") from None
@@ -182,11 +152,10 @@ class OpenAIPolicy(Policy):
             raise PolicyError(f"{self.spec}: {problem} after {self.max_retries + 1} attempts (is the server running?)")
         raise PolicyCallFailed(f"{problem} (gave up after {self.max_retries + 1} attempts)")
 
-    async def _post(self, body: Mapping[str, Any]) -> _Reply:
-        """One POST, its body read under the cap (the caller bounds the whole of it in time)."""
-        async with self._client.stream("POST", "chat/completions", json=body) as r:
-            content = await read_capped(r, self.max_body_bytes)
-            return _Reply(r.status_code, r.headers, content, str(r.request.url))
+    async def _post(self, body: Mapping[str, Any]) -> Reply:
+        """One POST, all of it within ``request_timeout``, its body read under the cap."""
+        return await bounded_request(self._client, "POST", "chat/completions", json=body,
+                                     timeout=self.request_timeout, max_body_bytes=self.max_body_bytes)
 
 
 def _parse(r: Any, messages: Sequence[Message]) -> Completion | str:
@@ -255,4 +224,4 @@ def _from_spec(rest: str, options: PolicyOptions) -> Policy:
 
 register_policy("openai", _from_spec, "openai:BASE_URL#MODEL")
 
-__all__ = ["OpenAIPolicy"]
+__all__ = ["OpenAIPolicy", "BodyTooLarge", "read_capped"]
