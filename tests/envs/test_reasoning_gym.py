@@ -76,7 +76,8 @@ def test_the_datasets_own_scorer_decides_and_garbage_never_crashes():
 def test_a_scorer_that_evals_model_text_runs_in_a_worker_that_can_die_or_hang_without_harm(tmp_path):
     # string_insertion's score_answer eval()s the answer: the payload runs in a pool worker.
     marker = tmp_path / "pwned"
-    env = E.make("reasoning_gym/string_insertion-v0", size=5, score_timeout=2)
+    # A generous limit for the first two: a fresh worker may first have to import reasoning-gym.
+    env = E.make("reasoning_gym/string_insertion-v0", size=5, score_timeout=60)
     env.reset(seed=0)
     _, reward, _, _, info = env.step(f"<answer>__import__('pathlib').Path({str(marker)!r}).write_text(str(__import__('os').getpid()))</answer>")
     assert reward == 0.0
@@ -84,8 +85,9 @@ def test_a_scorer_that_evals_model_text_runs_in_a_worker_that_can_die_or_hang_wi
     env.reset(seed=0)
     _, reward, _, _, info = env.step("<answer>__import__('os')._exit(3)</answer>")
     assert reward == 0.0 and info["scores"]["correct"]["status"] == "error"
+    env = E.make("reasoning_gym/string_insertion-v0", size=5, score_timeout=2)
     env.reset(seed=0)
-    _, reward, _, _, info = env.step("<answer>__import__('time').sleep(60)</answer>")
+    _, reward, _, _, info = env.step("<answer>__import__('time').sleep(600)</answer>")
     assert reward == 0.0 and info["scores"]["correct"]["status"] == "timeout"
     A.close_verifiers()
 
