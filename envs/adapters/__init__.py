@@ -1,8 +1,8 @@
 """Environments from other libraries, each adapter one module registering its ids when its library is installed.
 
 ``reasoning_gym``: every reasoning-gym dataset as ``reasoning_gym/<dataset>-v0``; ``verifiers_env``:
-installed PrimeIntellect ``verifiers`` environments as ``verifiers/<env-id>-v0``; ``openenv``:
-OpenEnv HTTP servers as ``openenv:URL``. None of them imports its library at ``import rlvr.envs``.
+installed PrimeIntellect ``verifiers`` environments as ``verifiers/<env-id>-v0``. Neither imports
+its library at ``import rlvr.envs``.
 """
 
 from __future__ import annotations
