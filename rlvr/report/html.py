@@ -34,6 +34,8 @@ def _describe(source: Source) -> str:
     envs = ", ".join(str(e.get("id")) + (f" {e.get('kwargs')}" if e.get("kwargs") else "")
                      for e in cfg.get("environments") or [] if isinstance(e, dict))
     g, o, ev = cfg.get("generation") or {}, cfg.get("optim") or {}, cfg.get("eval") or {}
+    if source.compare is not None and "/warmup/seed-" in str(model):
+        model = "each seed's SFT warm-up (warmup/seed-N/start_policy), shared by every algorithm"
     lines = [f"<b>model</b> {escape(str(model))}", f"<b>environments</b> {escape(envs or '?')}"]
     if o and g:
         lines.append(f"<b>budget</b> {o.get('max_steps')} steps × {g.get('prompts_per_step')} prompts × "
