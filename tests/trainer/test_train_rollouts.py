@@ -205,3 +205,62 @@ def test_continuous_refill_plays_the_same_greedy_episodes_as_batched_rounds(tok)
         assert a.completion_ids == b.completion_ids and a.env_mask == b.env_mask
         assert a.messages == b.messages and a.reward == b.reward
     assert any(ep.turns > 1 for ep in played["interleaved"])
+
+
+class _DerivedMultiTurnEnv(rlvr.envs.TextEnv):
+    """A multi-turn environment that never sets ``multi_turn``: only its ``max_turns`` says so."""
+
+    def __init__(self, max_turns: int = 3) -> None:
+        from rlvr.envs import Component, ListSource, Rubric
+
+        super().__init__(ListSource([{"prompt": "say anything", "answer": "x"}]),
+                         Rubric([Component("said", 1.0)]), max_turns=max_turns)
+
+    def respond(self, action: str):
+        from rlvr.envs import Turn
+
+        return Turn(reply=[{"role": "user", "content": "again"}], rewards={"said": 1.0}, done=self._turns >= 2)
+
+
+class _SessionUsed(Exception):
+    pass
+
+
+class _SessionRecorder(ScriptedBackend):
+    """A scripted backend with an engine ``session``: records whether the runner opened it."""
+
+    def __init__(self, tokenizer) -> None:
+        super().__init__(tokenizer, lambda prompt, call: "hello")
+        self.sessions = 0
+
+    def session(self, longest):
+        self.sessions += 1
+        raise _SessionUsed
+
+
+def test_a_multi_turn_env_known_only_from_its_max_turns_gets_the_interleaved_path(tok):
+    from rlvr.envs import register_env
+    from rlvr.trainer.rollout.runner import is_multi_turn
+
+    for turns in (1, 3):
+        env_id = f"test/DerivedMultiTurn{turns}-v0"
+        if env_id not in gymnasium.registry:
+            register_env(env_id, _DerivedMultiTurnEnv, kwargs={"max_turns": turns})
+    assert "multi_turn" not in _DerivedMultiTurnEnv.__dict__
+    assert is_multi_turn(gymnasium.make("test/DerivedMultiTurn3-v0"))
+    assert not is_multi_turn(gymnasium.make("test/DerivedMultiTurn1-v0"))
+
+    multi = _SessionRecorder(tok)
+    runner = EnvRunner([EnvConfig("test/DerivedMultiTurn3-v0")], ChatFormatter(tok), multi, max_new_tokens=4,
+                       max_completion_length=100, max_turns=3)
+    with pytest.raises(_SessionUsed):
+        runner.run([TaskKey(0, "test/DerivedMultiTurn3-v0", 0)], SamplingParams(max_new_tokens=4))
+    runner.close()
+    assert multi.sessions == 1
+
+    single = _SessionRecorder(tok)  # a single-turn env plays in batched rounds, no engine session
+    runner = EnvRunner([EnvConfig("test/DerivedMultiTurn1-v0")], ChatFormatter(tok), single, max_new_tokens=4,
+                       max_completion_length=100, max_turns=1)
+    [episode] = runner.run([TaskKey(0, "test/DerivedMultiTurn1-v0", 0)], SamplingParams(max_new_tokens=4))
+    runner.close()
+    assert single.sessions == 0 and episode.turns == 1

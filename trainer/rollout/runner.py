@@ -59,6 +59,15 @@ def make_env(entry: EnvConfig) -> Any:
     return make(entry.id, entry.kwargs, field=f"environments[{entry.id}]", kwargs_field=f"environments[{entry.id}].kwargs")
 
 
+def is_multi_turn(env: Any) -> bool:
+    """Whether an episode of ``env`` can take several model messages (decides the interleaved path).
+
+    Read on the instance: rlvr environments derive ``multi_turn`` from their ``max_turns`` at
+    construction, so the class alone cannot say. Environments that do not say are assumed multi-turn.
+    """
+    return bool(getattr(env.unwrapped, "multi_turn", True))
+
+
 class EnvRunner:
     """Runs episodes of a mixture of environments with a generation backend.
 
@@ -161,7 +170,7 @@ class EnvRunner:
             episodes.append(ep)
         params = replace(params, stop_token_ids=tuple(sorted(set(params.stop_token_ids) | set(self.formatter.stop_ids))))
         session = getattr(self.backend, "session", None)
-        if session is not None and any(getattr(type(e.unwrapped), "multi_turn", True) for e in envs):
+        if session is not None and any(is_multi_turn(e) for e in envs):
             longest = max(len(ep.prompt_ids) for ep in episodes) + self.max_completion_length + 1
             with session(longest) as engine:
                 self._play_interleaved(engine, episodes, envs, params)
@@ -327,4 +336,4 @@ class EnvRunner:
             self._loop = None
 
 
-__all__ = ["EnvRunner", "make_env"]
+__all__ = ["EnvRunner", "make_env", "is_multi_turn"]
