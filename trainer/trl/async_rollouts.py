@@ -27,7 +27,7 @@ from transformers import TrainerCallback
 
 from rlvr.trainer.asynchronous.generator import GeneratorSpec
 from rlvr.trainer.asynchronous.pipeline import AsyncGenerator, step_metrics
-from rlvr.trainer.trl.rollout_func import EnvRollouts
+from rlvr.trainer.trl.rollout_func import EnvRollouts, rollout_fields
 
 logger = logging.getLogger(__name__)
 
@@ -173,19 +173,7 @@ class AsyncEnvRollouts(EnvRollouts):
                    "staleness": stats.staleness, "dropped_stale": stats.dropped_stale,
                    **({"generator_restarts": stats.restarts, "regenerated_orders": stats.regenerated_orders}
                       if stats.restarts else {})})
-        return {
-            "prompt_ids": [e.prompt_ids for e in episodes],
-            "completion_ids": [e.completion_ids for e in episodes],
-            "logprobs": [e.logprobs for e in episodes],
-            "env_mask": [e.env_mask for e in episodes],
-            "env_reward": [e.reward for e in episodes],
-            "env_success": [e.success for e in episodes],
-            "env_status": [e.status for e in episodes],
-            "env_turns": [e.turns for e in episodes],
-            "env_truncated": [e.truncated for e in episodes],
-            "env_id": [e.env_id for e in episodes],
-            "task_id": [e.task_id for e in episodes],
-        }
+        return rollout_fields(episodes)
 
     # ------------------------------------------------------------------ journal
     def _log(self, row: dict[str, Any]) -> None:

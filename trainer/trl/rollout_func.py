@@ -138,19 +138,7 @@ class EnvRollouts:
         runner = self.build_runner(trainer, prompt_len=256, batch=len(keys))
         episodes = runner.run(keys, self.sampling_params(trainer))
         self._report(trainer, episodes)
-        return {
-            "prompt_ids": [e.prompt_ids for e in episodes],
-            "completion_ids": [e.completion_ids for e in episodes],
-            "logprobs": [e.logprobs for e in episodes],
-            "env_mask": [e.env_mask for e in episodes],
-            "env_reward": [e.reward for e in episodes],
-            "env_success": [e.success for e in episodes],
-            "env_status": [e.status for e in episodes],
-            "env_turns": [e.turns for e in episodes],
-            "env_truncated": [e.truncated for e in episodes],
-            "env_id": [e.env_id for e in episodes],
-            "task_id": [e.task_id for e in episodes],
-        }
+        return rollout_fields(episodes)
 
     def _report(self, trainer: Any, episodes: list[Episode]) -> None:
         """Gather per-episode stats over ranks; stash them for ``env_reward`` to log; feed the sink."""
@@ -172,6 +160,26 @@ class EnvRollouts:
             if release is not None:
                 release()
             self.runner = None
+
+
+def rollout_fields(episodes: Sequence[Episode]) -> dict[str, list[Any]]:
+    """TRL's rollout dict for ``episodes``: token ids, log-probs, env mask, and the ``env_*``
+    per-completion fields the reward functions read (``env_components``: each episode's
+    per-component returns, which GDPO's one-reward-function-per-component setup reads)."""
+    return {
+        "prompt_ids": [e.prompt_ids for e in episodes],
+        "completion_ids": [e.completion_ids for e in episodes],
+        "logprobs": [e.logprobs for e in episodes],
+        "env_mask": [e.env_mask for e in episodes],
+        "env_reward": [e.reward for e in episodes],
+        "env_components": [dict(e.components) for e in episodes],
+        "env_success": [e.success for e in episodes],
+        "env_status": [e.status for e in episodes],
+        "env_turns": [e.turns for e in episodes],
+        "env_truncated": [e.truncated for e in episodes],
+        "env_id": [e.env_id for e in episodes],
+        "task_id": [e.task_id for e in episodes],
+    }
 
 
 def _episode_from_record(r: dict[str, Any]) -> Episode:
@@ -199,6 +207,29 @@ def make_env_reward(rollouts: EnvRollouts) -> Callable[..., list[float]]:
     return env_reward
 
 
+def make_component_rewards(rollouts: EnvRollouts, names: Sequence[str]) -> list[Callable[..., list[float | None]]]:
+    """One TRL reward function per named reward component (for algorithms that normalise each
+    component on its own, e.g. GDPO); a completion whose environment lacks the component gets
+    None (missing, left out of that component's statistics). Weight them with the components'
+    weights (``RLVRConfig.reward_weights``) so their weighted sum is the episode return."""
+    funcs = []
+    for i, name in enumerate(names):
+        def component(prompts: list[Any], completions: list[Any], env_components: list[dict] | None = None,
+                      log_metric: Callable[[str, float], None] | None = None, _name: str = name,
+                      _first: bool = i == 0, **kwargs: Any) -> list[float | None]:
+            if env_components is None:
+                return [None] * len(prompts)
+            if _first and log_metric is not None:  # episode stats are logged once per batch
+                for metric, value in rollouts.pending_metrics.items():
+                    log_metric(metric, value)
+                rollouts.pending_metrics = {}
+            return [None if c.get(_name) is None else float(c[_name]) for c in env_components]
+
+        component.__name__ = f"env_{name}"
+        funcs.append(component)
+    return funcs
+
+
 def build_train_dataset(keys: Sequence[TaskKey]) -> Any:
     """A ``datasets.Dataset`` whose ``prompt`` column holds the task keys (TRL's sampler shuffles it)."""
     from datasets import Dataset
@@ -206,4 +237,4 @@ def build_train_dataset(keys: Sequence[TaskKey]) -> Any:
     return Dataset.from_dict({"prompt": [str(k) for k in keys]})
 
 
-__all__ = ["EnvRollouts", "make_env_reward", "build_train_dataset", "trainer_backend"]
+__all__ = ["EnvRollouts", "make_env_reward", "make_component_rewards", "rollout_fields", "build_train_dataset", "trainer_backend"]

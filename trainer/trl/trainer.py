@@ -2,8 +2,8 @@
 
 TRL does the plumbing (sampling, generation or a ``rollout_func``, reward functions, reference
 log-probs, distributed training, logging); everything that defines an algorithm comes from one
-``AlgorithmConfig`` through the pure functions. Override points (TRL 1.16, see
-docs/trl-1.16.md §3.8):
+``AlgorithmConfig`` through the pure functions. Override points (TRL 1.16; every TRL private
+method and attribute we rely on is listed in ``rlvr.trainer.trl``'s package docstring):
 
 * ``_calculate_rewards``: keep the raw gathered per-function rewards (TRL does not return them).
 * ``_generate_and_score_completions``: our rewards (+ DAPO overlong penalty), zero-variance
@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 # Keys this trainer adds to TRL's rollout batch.
 REWARDS = "rlvr_rewards"  # [B] summed weighted rewards, NaN where every reward function returned None
+REWARD_COMPONENTS = "rlvr_reward_components"  # [B, K] per-function rewards (GDPO normalises each)
 LOSS_MASK = "rlvr_loss_mask"  # [B, T] tokens that enter the loss (completion x env/tool mask x filters)
 OLD_VALUES = "rlvr_old_values"  # [B, T] critic values at sampling time (PPO)
 RETURNS = "rlvr_returns"  # [B, T] GAE returns, the critic's targets (PPO)
@@ -212,16 +213,28 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         start = self.accelerator.process_index * n
         rewards = rewards[start : start + n].clone()
         cfg = self.algo
+        components = self._raw_rewards[start : start + n].clone() if cfg.uses_reward_components else None
         if cfg.overlong_penalty:  # DAPO soft overlong punishment is part of the reward
             penalty = overlong_penalty(
                 batch["completion_mask"].sum(-1), cfg.overlong_max_length or self.max_completion_length,
                 cfg.overlong_buffer, cfg.overlong_penalty_factor,
             ).to(rewards)
             rewards = rewards + penalty
+            if components is not None:  # one more component, weight 1
+                components = torch.cat([components, penalty.to(components).unsqueeze(1)], dim=1)
             mode = "train" if self.model.training else "eval"
             self._log_gathered({"algo/overlong_penalty_mean": float(penalty.mean())}, mode)
         batch[REWARDS] = rewards
+        if components is not None:
+            batch[REWARD_COMPONENTS] = components
         return batch
+
+    def _component_weights(self, k: int) -> torch.Tensor:
+        """The ``[K]`` weights of the reward components: TRL's ``reward_weights`` (+1 for the overlong penalty)."""
+        weights = self.reward_weights.float().cpu()
+        if k == weights.numel() + 1:
+            weights = torch.cat([weights, torch.ones(1)])
+        return weights
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         """Generate, score, filter and compute rlvr advantages for one generation batch."""
@@ -331,6 +344,7 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         """Filters, KL-in-reward, critic values and advantages for the final batch (all ranks)."""
         cfg, g, acc = self.algo, self.num_generations, self.accelerator
         rewards = batch.pop(REWARDS).float()
+        components = batch.pop(REWARD_COMPONENTS, None)
         completion_ids, completion_mask = batch["completion_ids"], batch["completion_mask"]
         mask = completion_mask.bool()
         if batch.get("tool_mask") is not None:
@@ -343,6 +357,7 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         mask = mask & torch.isfinite(rewards).unsqueeze(1)  # unscorable completions teach nothing
 
         all_rewards = acc.gather(rewards)
+        all_components = acc.gather(components.float()) if components is not None else None
         zero_var = zero_variance_mask(all_rewards.view(-1, g))
         metrics["algo/zero_variance_frac"] = float(zero_var.float().mean())  # already global
         n = rewards.size(0)
@@ -350,6 +365,8 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         if cfg.zero_variance in ("drop", "refill"):
             dropped = zero_var.repeat_interleave(g)
             all_rewards = torch.where(dropped, torch.nan, all_rewards)
+            if all_components is not None:
+                all_components = torch.where(dropped.unsqueeze(1), torch.nan, all_components)
             mask = mask & ~dropped[rows].unsqueeze(1)
             metrics["algo/dropped_groups_frac"] = float(zero_var.float().mean())
 
@@ -365,9 +382,16 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         gathered = {k: self._gather_rows(v.float()) for k, v in (("logp", logp), ("ref", ref), ("values", values))
                     if v is not None}
         all_mask = self._gather_rows(mask.long()).bool()
+        if all_components is not None:  # GDPO: each component is normalised within its group first
+            k = all_components.size(1)
+            reward_input = all_components.view(-1, g, k)
+            weights = self._component_weights(k).to(reward_input)
+        else:
+            reward_input, weights = all_rewards.view(-1, g), None
         advantages, returns = compute_token_advantages(
-            all_rewards.view(-1, g), all_mask, cfg,
+            reward_input, all_mask, cfg,
             logp=gathered.get("logp"), ref_logp=gathered.get("ref"), values=gathered.get("values"),
+            weights=weights,
         )
         batch["advantages"] = advantages[rows, :width].contiguous()
         batch[LOSS_MASK] = mask.long()
@@ -475,7 +499,7 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         loss, metrics = policy_loss(
             logps, inputs["advantages"], mask, cfg, old_logp=old, rollout_logp=rollout, ref_logp=ref,
             group_size=self.num_generations, max_completion_length=self.max_completion_length,
-            normalizer=inputs[STEP_UNITS],
+            normalizer=inputs[STEP_UNITS], entropy=entropies if cfg.needs_entropy else None,
         )
         # DDP averages gradients over ranks; the normalizer is global, so scale back to a sum.
         loss = loss * world
