@@ -49,12 +49,13 @@ def test_score_options_reach_the_verifier(tmp_path):
     assert json.loads(r.stdout)["correct"] is False
 
 
-def test_bad_json_line_is_one_clear_error_with_exit_2(tmp_path):
+def test_bad_json_line_is_an_error_row_naming_the_line(tmp_path):
     inp = tmp_path / "in.jsonl"
     inp.write_text('{"completion": "a", "answer": "a"}\n{not json}\n')
-    r = rlvr("score", "string", "--input", str(inp))
-    assert r.returncode == 2
-    assert "line 2" in r.stderr and "Traceback" not in r.stderr
+    r = rlvr("score", "string", "--input", str(inp), "-q")
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    bad = json.loads(r.stdout.splitlines()[1])
+    assert bad["status"] == "error" and "line 2" in bad["detail"]
 
 
 def test_missing_file_and_unknown_verifier_exit_2(tmp_path):
