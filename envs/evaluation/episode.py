@@ -102,8 +102,10 @@ async def run_episode(
     sample: int,
     seed: int,
     max_turns: int,
+    options: Mapping[str, Any] | None = None,
 ) -> EpisodeRecord:
-    """Play one episode of the task that ``seed`` selects; never raises for model output or env bugs.
+    """Play one episode of the task that ``seed`` (or ``options``, e.g. ``{"index": i}``) selects;
+    never raises for model output or env bugs.
 
     :class:`~rlvr.envs.evaluation.policies.PolicyError` (the policy cannot work at all) and
     ``KeyboardInterrupt``/cancellation propagate: they end the whole run.
@@ -113,7 +115,7 @@ async def run_episode(
     state = _State()
     base = dict(env_id=env_id, task_index=task_index, sample=sample, seed=seed)
     try:
-        obs, info = await areset(seed=seed)
+        obs, info = await areset(seed=seed, options=dict(options)) if options else await areset(seed=seed)
     except Exception as e:
         logger.warning("%s reset(seed=%d) raised; episode recorded as env_error", env_id, seed, exc_info=True)
         return state.record(base, task_id=f"seed:{seed}", status="env_error", error=f"reset raised {type(e).__name__}: {e}", t0=t0)

@@ -54,6 +54,8 @@ class EvalReport:
     interrupted: bool = False
     stopped_by: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: problems seen during the run that explain odd numbers (echoed prompts, prompts over the context, ...).
+    warnings: list[str] = field(default_factory=list)
     component_weights: dict[str, float] = field(default_factory=dict)
     per_task: list[TaskResult] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list, repr=False)
@@ -85,6 +87,7 @@ class EvalReport:
 
     def table(self) -> Any:
         """A rich ``Table`` of the headline numbers (the CLI prints it)."""
+        from rich.markup import escape
         from rich.table import Table
 
         title = f"rlvr eval {self.env_id} · {self.policy}"
@@ -111,6 +114,8 @@ class EvalReport:
             t.add_row("completion tokens / episode", f"{mark}{self.completion_tokens / self.episodes_done:,.1f}")
         rate = f"  ({self.episodes_done / self.wall_s:.1f} episodes/s)" if self.wall_s > 0 else ""
         t.add_row("wall time", f"{self.wall_s:.2f} s{rate}")
+        for w in self.warnings:
+            t.add_row("[yellow]warning[/]", f"[yellow]{escape(w)}[/]")
         return t
 
     def __repr__(self) -> str:
@@ -131,6 +136,7 @@ def build_report(
     interrupted: bool = False,
     stopped_by: str | None = None,
     settings: dict[str, Any] | None = None,
+    warnings: Sequence[str] = (),
 ) -> EvalReport:
     """Summarise finished episodes into an :class:`EvalReport` (pure: no files)."""
     scored = [r for r in records if r.scored]
@@ -166,6 +172,7 @@ def build_report(
         interrupted=interrupted,
         stopped_by=stopped_by,
         settings=dict(settings or {}),
+        warnings=list(warnings),
         component_weights={k: v for r in records for k, v in r.component_weights.items()},
         per_task=per_task,
         rewards=rewards,

@@ -27,6 +27,8 @@ from rlvr.envs.evaluation.report import EvalReport, build_report
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TURNS = 100
+#: task sources up to this size are enumerated (distinct tasks); larger ones are drawn by seed.
+MAX_ENUMERATED_TASKS = 1_000_000
 #: a run whose first this-many episodes all failed their policy call (none ever succeeded) stops:
 #: the server rejects every request (e.g. a parameter it does not support), so going on wastes time.
 FAIL_FAST_EPISODES = 8
@@ -65,8 +67,9 @@ def evaluate(
     """Evaluate ``policy`` on ``n`` tasks of ``env_id`` with ``k`` samples each; see the module docstring.
 
     ``policy`` is a spec (``hf:PATH``, ``openai:BASE_URL#MODEL``, ``python:module:fn``), a
-    :class:`Policy`, or a function ``fn(messages[, task]) -> str``. Task ``i`` is the one
-    ``reset(seed=seed + i)`` gives. With ``output`` (a rollouts .jsonl path), rollouts,
+    :class:`Policy`, or a function ``fn(messages[, task]) -> str``. On a finite task list the
+    ``n`` tasks are distinct (all of them, with a warning, when the list is shorter; see
+    :func:`distinct_task_indices`); otherwise task ``i`` is the one ``reset(seed=seed + i)`` gives. With ``output`` (a rollouts .jsonl path), rollouts,
     ``summary.json`` and ``reward_distribution.png`` are written there. ``on_episode(record,
     done, total)`` is called as each episode finishes (progress bars). Raises
     :class:`EvalInterrupted` on Ctrl-C and ``PolicyError`` when the policy cannot work at all,
@@ -158,8 +161,14 @@ class EvalRun:
                                                         max_retries=max_retries, seed=seed))
         self.on_episode = on_episode
         self.envs = [make_env(env_id, self.env_kwargs)]  # the first one now: a bad id fails before any work
-        spec_turns = getattr(getattr(self.envs[0], "spec", None), "max_episode_steps", None)
-        self.max_turns = max_turns or spec_turns or DEFAULT_MAX_TURNS
+        self.max_turns = effective_max_turns(self.envs[0], max_turns)
+        self.warnings: list[str] = []
+        self.task_indices = distinct_task_indices(self.envs[0], n, seed)
+        if self.task_indices is not None and len(self.task_indices) < n:
+            self._warn(f"{env_id} has {len(self.task_indices)} distinct tasks, fewer than the {n} asked for: "
+                       f"each is evaluated once (x {k} samples)")
+            self.n = n = len(self.task_indices)
+            self.workers = min(concurrency, n * k)
         self.records: list[EpisodeRecord] = []
         self._first_task_id: dict[int, str] = {}
         self._warned_ids = False
@@ -181,7 +190,8 @@ class EvalRun:
         """The run's settings as recorded in summary.json."""
         s = self.sampling
         return {"concurrency": self.workers, "seed": self.seed, "max_tokens": s.max_new_tokens, "temperature": s.temperature,
-                "top_p": s.top_p, "max_turns": self.max_turns, "env_kwargs": self.env_kwargs}
+                "top_p": s.top_p, "max_turns": self.max_turns, "env_kwargs": self.env_kwargs,
+                "task_selection": "distinct" if self.task_indices is not None else "seeded"}
 
     async def arun(self) -> None:
         """Run every episode; finished ones land in ``self.records`` (and the rollouts file) as they finish."""
@@ -204,8 +214,10 @@ class EvalRun:
             env = await asyncio.to_thread(make_env, self.env_id, self.env_kwargs)
             self.envs.append(env)
         for task_index, sample in jobs:  # one shared iterator: each job is taken by exactly one worker
+            options = {"index": self.task_indices[task_index]} if self.task_indices is not None else None
             record = await run_episode(env, self.policy, self.sampling, env_id=self.env_id, task_index=task_index,
-                                       sample=sample, seed=self.seed + task_index, max_turns=self.max_turns)
+                                       sample=sample, seed=self.seed + task_index, max_turns=self.max_turns,
+                                       options=options)
             self._finished(record)
 
     def _finished(self, record: EpisodeRecord) -> None:
@@ -228,6 +240,12 @@ class EvalRun:
                 raise PolicyError(f"{self.policy.spec}: the first {self._policy_failures} episodes all failed their "
                                   f"first policy call, the last with: {record.error}")
 
+    def _warn(self, message: str) -> None:
+        """A problem the user should see beside the numbers: logged now, kept in summary.json and the table."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+            logger.warning("%s", message)
+
     def abandon(self) -> None:
         """Close and remove the (still empty) rollouts file of a run that failed before any episode finished."""
         if self._out is not None and not self._out.closed:
@@ -243,7 +261,8 @@ class EvalRun:
             self._out.close()
         wall = self._wall if self._wall is not None else time.perf_counter() - self._t0
         report = build_report(self.records, env_id=self.env_id, policy=self.policy.spec, n_tasks=self.n, k=self.k,
-                              wall_s=wall, interrupted=interrupted, stopped_by=stopped_by, settings=self.settings)
+                              wall_s=wall, interrupted=interrupted, stopped_by=stopped_by, settings=self.settings,
+                              warnings=self.warnings)
         if self.rollouts_path is not None:
             report = replace(report, rollouts_path=str(self.rollouts_path), summary_path=str(self.summary_path),
                              plot_path=str(self.plot_path))
@@ -255,6 +274,44 @@ class EvalRun:
                 report = replace(report, plot_path=None)
         self._report = report
         return report
+
+
+def effective_max_turns(env: Any, asked: int | None) -> int:
+    """The turn cap episodes really run under: the smallest of ``asked``, the environment's own
+    ``max_turns`` and its spec's ``max_episode_steps`` (100 when none of them says)."""
+    caps = [asked, getattr(getattr(env, "unwrapped", env), "max_turns", None),
+            getattr(getattr(env, "spec", None), "max_episode_steps", None)]
+    known = [c for c in caps if isinstance(c, int) and not isinstance(c, bool) and c >= 1]
+    return min(known) if known else DEFAULT_MAX_TURNS
+
+
+def distinct_task_indices(env: Any, n: int, seed: int) -> list[int] | None:
+    """The task indices of an evaluation on a finite task list: ``n`` distinct ones (all, when fewer).
+
+    Drawing tasks by seed picks with replacement (18 seeds on an 18-task list hit about 11 of
+    them), so an rlvr environment whose tasks are a plain finite source (a list, JSONL, a
+    dataset; sampled uniformly by index) gets a seeded permutation instead: prefix-stable, so the
+    first ``n`` of a larger run are the same tasks. None (seeds as before) for procedural sources
+    with an endless range, mixtures, curricula and environments that are not rlvr's.
+    """
+    from rlvr.envs.core import TextEnv
+    from rlvr.envs.sources.base import TaskSource
+
+    raw = getattr(env, "unwrapped", env)
+    source = getattr(raw, "tasks", None)
+    if not isinstance(raw, TextEnv) or not isinstance(source, TaskSource):
+        return None
+    if type(source).sample is not TaskSource.sample:  # mixtures, curricula: their own sampling
+        return None
+    try:
+        size = len(source)
+    except Exception:
+        return None
+    if size < 1 or size > MAX_ENUMERATED_TASKS:
+        return None
+    import numpy as np
+
+    return [int(i) for i in np.random.default_rng([seed, size]).permutation(size)[:n]]
 
 
 def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, *, field: str = "env_id",
@@ -269,31 +326,28 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, *, field:
 
     import rlvr.envs  # noqa: F401  registers built-ins and plugins
 
+    if env_id not in gymnasium.registry:  # Gymnasium's own hint for a wrong case is a bare name ("Reverse")
+        raise ConfigError(field, f"unknown environment {env_id!r}", _suggest_env(env_id))
     try:
         return gymnasium.make(env_id, **dict(env_kwargs or {}))
     except gymnasium.error.Error as e:
-        message = str(e)
-        hint = "run `rlvr envs list` to see the registered environments"
-        raise ConfigError(field, message, hint if "did you mean" in message.lower() else _suggest_env(env_id)) from None
+        raise ConfigError(field, str(e), "run `rlvr envs list` to see the registered environments") from None
     except TypeError as e:
         raise ConfigError(kwargs_field, f"{env_id} rejected its arguments: {e}",
                           f"check the argument names with `rlvr envs show {env_id}`") from None
 
 
 def _suggest_env(env_id: str) -> str:
-    """rlvr's "did you mean" for an unknown id, when its registry offers one."""
-    import rlvr.envs
+    """rlvr's "did you mean" over rlvr's registry (same id up to case, then another version,
+    then the closest spelling); Gymnasium's suggestion of a bare name is no help here."""
+    from rlvr.envs.registry import suggest_env_id
 
-    resolve = getattr(rlvr.envs, "resolve_env_id", None)
-    if resolve is not None:
-        try:
-            resolve(env_id)
-        except ConfigError as e:
-            if e.fix:
-                return e.fix
-        except Exception:  # the hint is a nicety; the error itself is already clear
-            logger.debug("resolve_env_id(%r) failed", env_id, exc_info=True)
-    return "run `rlvr envs list` to see the registered environments"
+    try:
+        near = suggest_env_id(env_id)
+    except Exception:  # the hint is a nicety; the error itself is already clear
+        logger.debug("suggest_env_id(%r) failed", env_id, exc_info=True)
+        near = None
+    return f"did you mean {near!r}?" if near else "run `rlvr envs list` to see the registered environments"
 
 
 def default_output(env_id: str, root: str | Path = "runs/eval") -> Path:
@@ -329,4 +383,5 @@ def _close_env(env: Any) -> None:
         logger.warning("closing %r failed", env, exc_info=True)
 
 
-__all__ = ["evaluate", "aevaluate", "EvalRun", "EvalInterrupted", "make_env", "default_output"]
+__all__ = ["evaluate", "aevaluate", "EvalRun", "EvalInterrupted", "make_env", "default_output", "effective_max_turns",
+           "distinct_task_indices"]
