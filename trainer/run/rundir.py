@@ -16,6 +16,7 @@
       checkpoints/         checkpoint-N/ (model, optimiser, scheduler, RNG, trainer state)
       final/               the final policy and tokenizer (loadable with from_pretrained)
       run_state.json       wall time of earlier segments (a resumed run adds to it)
+      async.jsonl          asynchronous runs: generator orders, consumptions, restarts, resumes
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class RunDir:
         """True when the folder holds nothing but what a run writes (safe to replace)."""
         known = {p.name for p in (self.config, self.metrics, self.samples, self.data_order, self.eval_before,
                                   self.eval_after, self.plot, self.summary, self.checkpoints, self.final, self.state)}
-        known |= {"start_policy", "README.md", "report.html"} | {n.name.replace(n.suffix, ".tmp") for n in (self.metrics, self.summary)}
+        known |= {"start_policy", "README.md", "report.html", "async.jsonl"} | {n.name.replace(n.suffix, ".tmp") for n in (self.metrics, self.summary)}
         return all(child.name in known or child.suffix == ".tmp" for child in self.path.iterdir())
 
     def files(self) -> Iterable[Path]:
