@@ -27,7 +27,8 @@ _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_OPEN_RE = re.compile(r"<answer>", re.IGNORECASE)
 _ANSWER_CLOSE_RE = re.compile(r"</answer>", re.IGNORECASE)
 _FINAL_RE = re.compile(r"(?:final answer|the answer is|answer\s*:)[^\S\n]*(?:is)?[^\S\n]*:?[^\S\n]*", re.IGNORECASE)
-_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
+_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+(?:\.\d+)?)?(?:[eE][-+]?\d+)?|-?\.\d+")
+_GLUED_UNIT = re.compile(r"(?:mm|cm|km|kg|mg|ml|m|g|l|s|h)(?:²|³)?(?![A-Za-z])")
 _MATH_DELIMS = re.compile(r"\\\$|\$\$|\$|\\\(|\\\)|\\\[|\\\]")
 _CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
 _DIGIT = re.compile(r"\d")
@@ -83,6 +84,13 @@ def final_answer(text: str) -> str | None:
         return None
     line = text[last.end() :].split("\n", 1)[0].strip()
     line = line.rstrip(".").strip()
+    if line[:1] == "$" or line[:2] in ("\\(", "\\["):
+        spans = _math_spans(line)  # "$14{,}916$. I hope it is correct": the opening formula only
+        return line[spans[0][0] : spans[0][1]].strip() or None if spans else line
+    if line[:1].isalpha() and _WORD.match(line) and (_DIGIT.search(line) or "$" in line):
+        # "The largest $n$ is 34": a sentence, so read it as one (a value word or hedge right after
+        # a number stays in the answer: this only applies when the line opens with words)
+        return last_latex(line) or plain_expression(line) or last_number(line) or line
     return line or None
 
 
@@ -207,11 +215,14 @@ def last_number(text: str) -> str | None:
     token = last.group(0)
     before = text[last.start() - 1] if last.start() > 0 else " "
     after = text[last.end()] if last.end() < len(text) else " "
-    if before.isalpha() or before in _GLUED_BEFORE or after.isalpha() or after in "}_^":
+    if before.isalpha() or before in _GLUED_BEFORE or after in "}_^/":
         return None
+    if after.isalpha() and not _GLUED_UNIT.match(text, last.end()):
+        return None  # "QX3Z"; but "1,000.99m²" is a number with its unit
     if _ENUMERATION_BEFORE.search(text, max(0, last.start() - 12), last.start()):
         return None  # "1, 2, or 3 apples": an enumeration, not one answer
-    if "," in token.strip(",") and any(len(g) != 3 for g in token.strip(",").split(",")[1:]):
+    whole = token.strip(",").split(".")[0]
+    if "," in whole and any(len(g) != 3 for g in whole.split(",")[1:]):
         return None  # "2,74" (a decimal comma) or "1,2" (a list): never cut a piece out of it
     token = token.rstrip(",")
     for sign in ("\\%", "%"):

@@ -46,6 +46,11 @@ differential test against math-verify attributes every disagreement to one of th
   with unbalanced braces from a truncated ``\\boxed{``, is unwrapped before parsing.
 - ``several-boxed``: a completion that boxes two or more different answers is wrong, whichever
   comes last (a policy must not box every candidate); math-verify takes the last one.
+- ``decimal-comma``: ``1000,99`` and ``0,111`` are not read as decimals (``1,5`` may be a list,
+  ``0,111`` a thousands group); math-verify reads a comma as a decimal point there.
+- ``inline-across-lines``: an inline ``$..$`` that spans lines is no math environment (as in
+  math-verify), but the number inside is still found by the last-number fallback; math-verify
+  finds nothing.
 - ``set-relation``: ``x \\le 3`` equals ``(-\\infty, 3]`` (math-verify's ``allow_set_relation_comp``).
 
 Where a reference cannot be read at all the score is ``error``; an answer that extracts but
@@ -206,11 +211,23 @@ class MathVerifier(Verifier):
     def _fast_score(self, completion: str, reference: Any, **kw: Any) -> Score | None:
         return self._decide_fast(completion, reference, MAX_FAST_CHARS)
 
+    def _extract(self, completion: str) -> tuple[str | None, str | None]:
+        """The answer and the extractor that found it; ``how == "several_boxed"`` when the
+        completion boxes different answers and gives no explicit final-answer line besides."""
+        answer, how = extract(completion, self.extractors)
+        if how == "boxed" and completion.count("box") > 1:
+            if len({prepare_pred(b).key for b in all_boxed(completion)}) > 1:
+                final = extract(completion, ("final_answer",))[0] if "final_answer" in self.extractors else None
+                if final is None or "box" in final:
+                    return answer, "several_boxed"
+                return final, "final_answer"  # boxed steps, then one explicit final answer
+        return answer, how
+
     def _decide_fast(self, completion: str, reference: Any, max_chars: int | None) -> Score | None:
         refs = _references(reference)
         if refs is None:
             return Score.failed("error", "reference must be a non-empty string, a number, or a list of them")
-        answer, how = extract(completion, self.extractors)
+        answer, how = self._extract(completion)
         if answer is None:
             return Score.failed("no_answer", f"no answer found (looked for: {', '.join(self.extractors)})")
         if max_chars is not None and len(answer) > max_chars:
@@ -219,10 +236,8 @@ class MathVerifier(Verifier):
         parsed = answer[:_PARSED_CHARS]
         if not pred.key:
             return Score.failed("no_answer", f"the answer is empty once wrappers are removed (via {how})", parsed=parsed)
-        if how == "boxed" and completion.count("box") > 1:
-            keys = {prepare_pred(b).key for b in all_boxed(completion)}
-            if len(keys) > 1:
-                return Score.wrong(parsed, f"{len(keys)} different boxed answers: one final answer is expected (via {how})")
+        if how == "several_boxed":
+            return Score.wrong(parsed, "different boxed answers: one final answer is expected (via boxed)")
         golds = [prepare_gold(ref) for ref in refs]
         if any(g.key == pred.key for g in golds):
             return Score.right(parsed, f"same normalised answer (via {how})")
@@ -251,7 +266,7 @@ class MathVerifier(Verifier):
         from rlvr.verifiers import math_sympy  # preloaded in workers; heavy (sympy)
 
         refs = _references(reference) or []
-        answer, how = extract(completion, self.extractors)
+        answer, how = self._extract(completion)
         if answer is None:  # unreachable: the cheap rules answered no_answer already
             return Score.failed("no_answer", "no answer found")
         parsed = answer[:_PARSED_CHARS]

@@ -28,6 +28,7 @@ _FRAC_SHORT = re.compile(r"\\frac\s*([0-9A-Za-z])\s*([0-9A-Za-z])")  # \frac12 -
 _ONE_CHAR_GROUP = re.compile(r"([\^_])\{\s*([A-Za-z0-9])\s*\}(?![A-Za-z0-9.])")  # x^{2} -> x^2 (not x^{2}3)
 _TEXT_CMDS = ("\\text{", "\\textrm{", "\\textbf{", "\\mathrm{", "\\mbox{", "\\mathbf{", "\\boxed{", "\\fbox{")
 _WS = re.compile(r"\s+")
+_THIN_THOUSANDS = re.compile(r"(\d),\\!\s*(?=\d{3}(?!\d))")
 _DIGIT_SPACE_DIGIT = re.compile(r"(\d)\s+(?=\d)")
 _COMMA_SPACE_DIGIT = re.compile(r"(?<=\d),\s+(?=\d)")
 _THOUSANDS_SPACED = re.compile(r"(?<![\d.])\d{1,3}(?: \d{3})+(?![\d])")
@@ -225,7 +226,8 @@ def normalize(answer: str) -> str:
     """A cleaned-up LaTeX answer with the same meaning (see the module docstring)."""
     if _PLAIN.fullmatch(answer):
         return answer  # the common case, a bare number: nothing to clean
-    s = answer.replace("\u2212", "-").replace("\\$", "$").replace("\\!", "")
+    s = _THIN_THOUSANDS.sub(r"\1,", answer) if "\\!" in answer else answer  # 11,\! 111 is 11,111
+    s = s.replace("\u2212", "-").replace("\\$", "$").replace("\\!", "")
     s = _SPACING.sub(lambda m: m.group(0) if m.group(0) == "\\\\" else " ", s)
     s = _UPRIGHT_CONSTANT.sub(r"\1", s)
     s = _LEFT_RIGHT_DOT.sub("", s)

@@ -27,7 +27,7 @@ CASES = {
     "value-words": [("4", "So \\boxed{2 \\text{ squared}}", True), ("2", "So \\boxed{2 \\text{ squared}}", False)],
     "hedges": [("1", "So \\boxed{1 \\text{ or more}}", False), ("2", "The final answer is 2 or 3", False)],
     "relations": [("2", "So \\boxed{100 \\equiv 2}", False), ("2", "So \\boxed{5 \\to 2}", False)],
-    "several-boxed": [("12", "First \\boxed{10}, but correcting the arithmetic, \\boxed{12}", False)],
+    "several-boxed": [("1, -2", "The integers are \\boxed{-2} and \\boxed{1}.", False)],
     "notation": [("1500", "So \\boxed{1.5e3}", True), ("1000", "So \\boxed{1\\,000}", True)],
 }
 
