@@ -19,8 +19,6 @@ logger = logging.getLogger(__name__)
 # Presets whose published recipe is asynchronous, with the paper's bound on off-policyness.
 # ScaleRL (Khatri et al. 2025, arXiv:2510.13786) trains with PipelineRL and max off-policyness 8.
 RECIPE_OFF_POLICY_STEPS: dict[str, int] = {"scalerl": 8}
-# Presets whose recipe computes the LM head in float32 (ScaleRL: FP32 logits at the head).
-RECIPE_FP32_LM_HEAD: frozenset[str] = frozenset({"scalerl"})
 
 FIELD = "generation.max_off_policy_steps"
 
@@ -61,5 +59,5 @@ def check_async(k: int, preset: str, algo: Any, backend: str, world: int = 1) ->
                           f"has {world}", "launch one process, or set max_off_policy_steps: 0")
 
 
-__all__ = ["RECIPE_OFF_POLICY_STEPS", "RECIPE_FP32_LM_HEAD", "default_off_policy_steps", "resolve_off_policy_steps",
+__all__ = ["RECIPE_OFF_POLICY_STEPS", "default_off_policy_steps", "resolve_off_policy_steps",
            "check_async"]
