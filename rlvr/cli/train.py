@@ -15,6 +15,9 @@ from rlvr.errors import ConfigError
 
 # Fields a resumed run may change (they do not affect what is trained or in which order).
 RESUMABLE_CHANGES = ("logging.progress", "logging.report_to", "device", "eval.every_steps")
+# ... and the one that extends it: the first steps and their tasks stay those already trained
+# (rlvr.trainer.run.extend says what happens to the data order and the learning-rate schedule).
+EXTENDING_CHANGES = ("optim.max_steps",)
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +61,7 @@ def _check_resume_matches(saved: Any, cfg: Any) -> None:
     """A resumed run must train the same thing in the same order: refuse config changes that alter it."""
     a, b = _flatten(saved.to_dict()), _flatten(cfg.to_dict())
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUMABLE_CHANGES
-                     and k != "output_dir")
+                     and k not in EXTENDING_CHANGES and k != "output_dir")
     if changed:
         raise ConfigError("--resume", f"the config differs from the run's saved config.yaml in {', '.join(changed)}",
                           "resume with the run's own config (omit CONFIG) or start a new --output-dir")
@@ -102,7 +105,7 @@ def train(
     algorithm: Optional[str] = typer.Option(None, "--algorithm", help="Algorithm preset (grpo, dr_grpo, dapo, rloo, ppo, ...)."),
     model: Optional[str] = typer.Option(None, "--model", help="Policy: a local model directory, hub id, or 'tiny'."),
     output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Run directory."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="RL optimiser steps."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="RL optimiser steps (with --resume: extend or finish the run at this many)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Run seed."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
     sets: Optional[list[str]] = typer.Option(None, "--set", help="Any config field: --set optim.learning_rate=1e-5 (repeatable)."),
@@ -146,6 +149,13 @@ def train(
 
     RunDir(cfg.output_dir).check(resume)  # a bad or foreign --output-dir fails now, before any model loads
     console = Console(stderr=True)
+    if resume:
+        from rlvr.trainer.run.extend import plan_resume
+
+        plan = plan_resume(RunDir(cfg.output_dir), cfg.optim.max_steps)  # --max-steps below what was trained: exit 2
+        if plan.nothing_to_do:  # no evaluation, no report, no file touched
+            typer.echo(f"rlvr: {plan.describe(str(cfg.output_dir))}", err=True)  # one line, never wrapped
+            return
     from rlvr.trainer.run.train import run_training
 
     try:
@@ -155,8 +165,16 @@ def train(
         import shlex
         import sys
 
-        if RunDir(cfg.output_dir).config.exists():
-            typer.echo(f"Interrupted. Resume with: rlvr train --resume --output-dir {shlex.quote(str(cfg.output_dir))}", err=True)
+        rundir = RunDir(cfg.output_dir)
+        if rundir.config.exists():
+            command = f"rlvr train --resume --output-dir {shlex.quote(str(cfg.output_dir))}"
+            try:
+                saved_steps = load_config(rundir.config).optim.max_steps
+            except Exception:  # torn by the interrupt: say the steps asked for
+                saved_steps = None
+            if saved_steps != cfg.optim.max_steps:  # stopped before the run saved the new max_steps
+                command += f" --max-steps {cfg.optim.max_steps}"
+            typer.echo(f"Interrupted. Resume with: {command}", err=True)
         else:
             typer.echo("Interrupted before the run started; nothing to resume.", err=True)
         sys.exit(130)

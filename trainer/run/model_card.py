@@ -33,7 +33,7 @@ RUN_FILES = (
     ("summary.json", "before/after evaluation, steps, wall time per phase"),
     ("report.html", "the run report: curves, final table, pass@k, lengths, rollout browser (`rlvr report DIR` redraws it)"),
     ("reward_curve.png", "the report's curves as one image"),
-    ("run_state.json", "wall time of earlier segments (a resumed run adds to it)"),
+    ("run_state.json", "wall time of earlier segments and each segment's start step and max_steps (a resumed or extended run adds one)"),
     ("start_policy/", "the policy RL started from (the SFT warm-up's result), also the KL reference of a resumed run"),
     ("checkpoints/", "checkpoint-N/ folders for `rlvr train --resume` (model, optimiser, scheduler, RNG, trainer state)"),
     ("final/", "the final policy and tokenizer, loadable with `from_pretrained`; README.md is its model card"),

@@ -15,7 +15,8 @@
       summary.json         {"eval_before", "eval_after", "steps", "wall_s", ...}
       checkpoints/         checkpoint-N/ (model, optimiser, scheduler, RNG, trainer state)
       final/               the final policy and tokenizer (loadable with from_pretrained)
-      run_state.json       wall time of earlier segments (a resumed run adds to it)
+      run_state.json       wall time of earlier segments and every segment's start step and max_steps
+                           (a resumed or extended run adds one; see rlvr.trainer.run.extend)
       async.jsonl          asynchronous runs: generator orders, consumptions, restarts, resumes
 """
 

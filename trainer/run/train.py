@@ -9,7 +9,10 @@ progress bar) -> held-out evaluation (``eval_after``) -> final model, plot, ``su
 scheduler, RNG and step counter come from the checkpoint (transformers' ``resume_from_checkpoint``),
 the task keys are the same list drawn from the config's seed and TRL's sampler skips the batches
 already trained, and every per-step file is cut back to the checkpoint's step, so no step is lost
-or logged twice. Under ``accelerate launch`` every rank runs this function; files are written by
+or logged twice. With a different ``optim.max_steps`` (``--resume --max-steps N``) it extends the
+run: the data order, the learning-rate schedule and what is recorded are explained in
+``rlvr.trainer.run.extend``; a finished run asked for no more steps returns its summary and
+touches nothing. Under ``accelerate launch`` every rank runs this function; files are written by
 the main process only.
 """
 
@@ -106,6 +109,9 @@ def _rl_args(cfg: TrainConfig, rundir: RunDir, device: str, world: int, dtype: A
         logging_steps=cfg.logging.logging_steps, report_to=cfg.logging.report_to,
         save_strategy="steps" if cfg.checkpoint.save_steps else "no",
         save_steps=cfg.checkpoint.save_steps or 500, save_total_limit=cfg.checkpoint.save_total_limit,
+        # The task keys are a random, prefix-stable draw already; TRL's shuffle over the whole list
+        # would reorder the steps already trained when --max-steps extends the run (see run/extend.py).
+        shuffle_dataset=False,
         seed=cfg.seed, disable_tqdm=True, log_completions=False, remove_unused_columns=False,
         dataloader_num_workers=0,
     )
@@ -159,6 +165,12 @@ def run_training(
     if device != "cpu":
         device = str(state.device)
     rundir = RunDir(cfg.output_dir)
+    from rlvr.trainer.run.extend import align_learning_rate, plan_resume, record_segment
+
+    plan = plan_resume(rundir, cfg.optim.max_steps) if resume and rundir.config.exists() else None
+    if plan is not None and plan.nothing_to_do:
+        say(plan.describe(str(cfg.output_dir)))
+        return rundir.read_json(rundir.summary) or {}
     if main:
         rundir.prepare(resume)
     state.wait_for_everyone()
@@ -169,6 +181,10 @@ def run_training(
         if resume:
             rundir.truncate_after(start_step)
         dump_config(cfg, rundir.config)
+    segments = record_segment(rundir, previous, start_step, cfg.optim.max_steps, write=main)
+    if plan is not None and plan.extended:
+        say(f"extending the run from max_steps {plan.saved_max_steps} to {cfg.optim.max_steps}"
+            + ("" if checkpoint else " (it saved no checkpoint: training again from step 0)"))
     phases: dict[str, float] = dict(previous.get("phases", {}))
 
     g = cfg.generation
@@ -288,6 +304,8 @@ def run_training(
     progress_cb = ProgressCallback(cfg.optim.max_steps, console) if main and cfg.logging.progress else None
     if progress_cb:
         callbacks.append(progress_cb)
+    if checkpoint:
+        callbacks.append(align_learning_rate())  # the resumed step's learning rate from the (rebuilt) schedule
     if k:
         from rlvr.trainer.trl.async_rollouts import PushWeights
 
@@ -345,13 +363,14 @@ def run_training(
         "world_size": world,
         "resumed_from_step": start_step if resume else None,
         "phases_s": phases,
+        "segments": segments,
     }
     if main:
         train_rows = rundir.metrics_rows("train")
         rewards = [r["reward"] for r in train_rows if isinstance(r.get("reward"), (int, float))]
         if rewards:
             summary["train_reward_first"], summary["train_reward_last"] = rewards[0], rewards[-1]
-        rundir.write_json(rundir.state, {"wall_s": wall, "phases": phases})
+        rundir.write_json(rundir.state, {"wall_s": wall, "phases": phases, "segments": segments})
         rundir.write_json(rundir.summary, summary)
         metrics_cb.redraw()
     return summary
