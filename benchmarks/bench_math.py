@@ -2,10 +2,10 @@
 
     python benchmarks/bench_math.py [--seed 0] [--group 8] [--workers 2] [--scale 1.0] [--symbolic]
 
-For three answer kinds (boxed integers; fractions/expressions; sets/intervals/matrices) a seeded
-generator writes GRPO-like groups: ``--group`` completions per prompt, each a few sentences of
-reasoning ending in a ``\\boxed{}`` answer that is right (in some equivalent form) or wrong, with
-the label known. Both sides score every item:
+For four answer kinds (boxed integers; fractions/expressions; sets/intervals/matrices; and the
+fractions/expressions again, unboxed, in ``$..$``, ``\\(..\\)`` or ``\\[..\\]``) a seeded generator
+writes GRPO-like groups: ``--group`` completions per prompt, each a few sentences of reasoning
+ending in an answer that is right (in some equivalent form) or wrong, with the label known. Both sides score every item:
 
 - raw:  ``verify(parse(f"${gold}$"), parse(completion))`` per item, one process, math-verify's
         default arguments (how its README calls it; the ``$`` lets it find a bare gold);
@@ -50,13 +50,19 @@ def _completion(rng: random.Random, answer: str) -> str:
     return _reasoning(rng) + "\n\n" + end % answer
 
 
-def _groups(rng: random.Random, prompts: int, group: int, make: Callable[[random.Random], tuple[str, list, list]]) -> list[Item]:
+def _unboxed(rng: random.Random, answer: str) -> str:
+    """A completion that ends in LaTeX math without \\boxed (how many models answer)."""
+    end = rng.choice(("So the value is $%s$.", "Putting it together we get \\(%s\\).", "Hence\n\\[\n%s\n\\]"))
+    return _reasoning(rng) + "\n\n" + end % answer
+
+
+def _groups(rng: random.Random, prompts: int, group: int, make: Callable[[random.Random], tuple[str, list, list]], style: Callable = _completion) -> list[Item]:
     items: list[Item] = []
     for _ in range(prompts):
         gold, rights, wrongs = make(rng)
         for _ in range(group):
             ok = rng.random() < 0.5
-            items.append((gold, _completion(rng, rng.choice(rights if ok else wrongs)), ok))
+            items.append((gold, style(rng, rng.choice(rights if ok else wrongs)), ok))
     return items
 
 
@@ -162,9 +168,10 @@ def make_symbolic(rng: random.Random) -> tuple[str, list, list]:
 
 
 KINDS = {
-    "boxed_integers": (make_integer, 256),
-    "fractions_expressions": (make_expression, 48),
-    "sets_intervals_matrices": (make_structure, 40),
+    "boxed_integers": (make_integer, 256, _completion),
+    "fractions_expressions": (make_expression, 48, _completion),
+    "sets_intervals_matrices": (make_structure, 40, _completion),
+    "unboxed_latex": (make_expression, 48, _unboxed),  # fractions/expressions in $..$, \\(..\\), \\[..\\]
 }
 
 
@@ -195,22 +202,22 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the number of prompts per kind")
     ap.add_argument("--symbolic", action="store_true", help="also run a fourth kind that always needs sympy")
     args = ap.parse_args()
-    kinds = dict(KINDS, symbolic=(make_symbolic, 24)) if args.symbolic else KINDS
+    kinds = dict(KINDS, symbolic=(make_symbolic, 24, _completion)) if args.symbolic else KINDS
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout disabled" notes
 
     from rlvr.verifiers import MathVerifier
 
     verifier = MathVerifier()
     warm_rng = random.Random(10_000 + args.seed)
-    warm = [it for make, _ in KINDS.values() for it in _groups(warm_rng, 2, args.group, make)]
+    warm = [it for make, _, style in KINDS.values() for it in _groups(warm_rng, 2, args.group, make, style)]
     # Items that need sympy, so the warm-up also starts the worker pool (forkserver and every
     # worker): pool start-up is a once-per-process cost, like the raw side's parser build-up.
     warm += [("1", f"so \\boxed{{\\sin^2 {v} + \\cos^2 {v}}}", True) for v in "abcdefgh"[: 2 * args.workers]]
     run_raw(warm)
     run_rlvr(verifier, warm, args.workers)
 
-    for i, (kind, (make, prompts)) in enumerate(kinds.items()):
-        items = _groups(random.Random(args.seed * 100 + i), max(1, int(prompts * args.scale)), args.group, make)
+    for i, (kind, (make, prompts, style)) in enumerate(kinds.items()):
+        items = _groups(random.Random(args.seed * 100 + i), max(1, int(prompts * args.scale)), args.group, make, style)
         t0 = time.perf_counter()
         raw = run_raw(items)
         t_raw = time.perf_counter() - t0
