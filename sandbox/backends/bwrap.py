@@ -21,6 +21,7 @@ import subprocess
 from functools import lru_cache
 
 from rlvr.sandbox.backends.base import Backend, Isolation, register_backend
+from rlvr.sandbox.backends.network import network_mode
 from rlvr.sandbox.cgroups import memory_cgroups_available, worker_cgroup
 from rlvr.sandbox.languages import PYTHON_PRELOAD
 from rlvr.sandbox.rootfs import ETC_FILES, ETC_HOST_BINDS, PATH, SANDBOX_GID, SANDBOX_UID, program_env, system_python, usr_layout
@@ -118,11 +119,12 @@ class BwrapBackend(Backend):
 
     name = "bwrap"
     rank = 30  # strongest per-run isolation and the fastest warm path: auto's first choice
-    options = ("python",)
+    options = ("python", "fresh_network")
 
-    def __init__(self, limits, python: str | None = None) -> None:
-        super().__init__(limits, python=python)
+    def __init__(self, limits, python: str | None = None, fresh_network: bool = False) -> None:
+        super().__init__(limits, python=python, fresh_network=fresh_network)
         self.python = python or system_python()
+        self.netns = network_mode(fresh_network)
 
     @classmethod
     def probe(cls) -> tuple[bool, str]:
@@ -141,7 +143,7 @@ class BwrapBackend(Backend):
         return max_processes + WORKER_PROCESSES
 
     def start_worker(self) -> Worker:
-        cfg = {"strategy": "pidns", "stage_dir": STAGE_DIR, "disk_mb": self.limits.disk_mb, "netns": True, "tmpdir": "/tmp",
+        cfg = {"strategy": "pidns", "stage_dir": STAGE_DIR, "disk_mb": self.limits.disk_mb, "netns": self.netns, "tmpdir": "/tmp",
                "preload": list(PYTHON_PRELOAD)}
         fds = _etc_pipes()
         lease = lease_uid() if os.geteuid() == 0 else None

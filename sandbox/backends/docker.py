@@ -28,6 +28,7 @@ from typing import Any
 
 from rlvr.errors import ConfigError, DependencyError, SandboxError
 from rlvr.sandbox.backends.base import Backend, Isolation, register_backend
+from rlvr.sandbox.backends.network import network_mode
 from rlvr.sandbox.languages import PYTHON_PRELOAD
 from rlvr.sandbox.limits import Limits
 from rlvr.sandbox.rootfs import program_env
@@ -186,11 +187,12 @@ class DockerBackend(Backend):
 
     name = "docker"
     rank = 20
-    options = ("image", "docker_host", "binds", "python")
+    options = ("image", "docker_host", "binds", "python", "fresh_network")
 
     def __init__(self, limits: Limits, image: str | None = None, docker_host: str | None = None,
-                 binds: list[str] | None = None, python: str | None = None) -> None:
+                 binds: list[str] | None = None, python: str | None = None, fresh_network: bool = False) -> None:
         super().__init__(limits)
+        self.netns = network_mode(fresh_network)
         from rlvr.sandbox.image import build_image, image_config
 
         self.client = _client(docker_host)
@@ -229,7 +231,7 @@ class DockerBackend(Backend):
     def start_worker(self) -> Worker:
         lim = self.limits
         uid = random.randrange(2_000_000, 2_100_000_000)
-        cfg = {"strategy": "pidns", "uid": uid, "gid": uid, "stage_dir": "/run", "disk_mb": lim.disk_mb, "netns": True,
+        cfg = {"strategy": "pidns", "uid": uid, "gid": uid, "stage_dir": "/run", "disk_mb": lim.disk_mb, "netns": self.netns,
                "mounts": [["/work", 0o700], ["/tmp", 0o1777], ["/var/tmp", 0o1777], ["/dev/shm", 0o1777]],
                "mask_proc": True, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD), "oom_counter": "container",
                "prepare_ahead": "never",  # the container's CPU quota is shared with the run: never compete with it

@@ -25,6 +25,7 @@ import logging
 from functools import lru_cache
 
 from rlvr.sandbox.backends.base import Backend, Isolation, register_backend
+from rlvr.sandbox.backends.network import network_mode
 from rlvr.sandbox.cgroups import memory_cgroups_available, worker_cgroup
 from rlvr.sandbox.languages import PYTHON_PRELOAD
 from rlvr.sandbox.rootfs import program_env, system_python
@@ -92,10 +93,11 @@ class LocalBackend(Backend):
 
     name = "local"
     rank = 10
-    options = ("python",)
+    options = ("python", "fresh_network")
 
-    def __init__(self, limits, python: str | None = None) -> None:
-        super().__init__(limits, python=python)
+    def __init__(self, limits, python: str | None = None, fresh_network: bool = False) -> None:
+        super().__init__(limits, python=python, fresh_network=fresh_network)
+        self.netns_mode = network_mode(fresh_network)
         self.python = python or system_python()
         self.root = os.geteuid() == 0
         self.netns = self.root and _can_unshare_net()
@@ -147,7 +149,7 @@ class LocalBackend(Backend):
             return ProcessWorker(launch_argv(self.python, cfg), program_env(), name="local worker")
         lease = lease_uid()
         if self.namespaces:
-            cfg.update(strategy="pidns", uid=lease.uid, gid=lease.gid, stage_dir=self._stage, disk_mb=self.limits.disk_mb, netns=True,
+            cfg.update(strategy="pidns", uid=lease.uid, gid=lease.gid, stage_dir=self._stage, disk_mb=self.limits.disk_mb, netns=self.netns_mode,
                        readonly_root=True, mounts=[[d, 0o1777] for d in WIPE_DIRS], workdir="/tmp/work", tmpdir="/tmp")
         else:
             cfg.update(strategy="uid", uid=lease.uid, gid=lease.gid, worker_netns=self.netns, ipcns=self.netns, sysv_cleanup=not self.netns,

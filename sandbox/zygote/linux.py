@@ -220,6 +220,7 @@ _SECCOMP_ARCH = {
     "riscv64": (0xC00000F3, (217, 218, 219, 268), (435,), (220, 97)),
 }
 CLONE_NEWUSER = 0x10000000
+_SECCOMP_SYSCALL = {"x86_64": 317, "aarch64": 277, "riscv64": 277}
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 _SECCOMP = None  # (sock_fprog, its instructions buffer), built before any fork
 
@@ -270,7 +271,7 @@ def seccomp_filter_bytes(machine: str | None = None) -> bytes | None:
 
 
 def prepare_seccomp() -> bool:
-    """Build the filter once in the zygote (no allocation or import left for P); False if unknown arch."""
+    """Build the filter (ctypes structures kept alive for the process's life); False on an unknown architecture."""
     global _SECCOMP
     if _SECCOMP is None:
         import ctypes
@@ -288,38 +289,77 @@ def prepare_seccomp() -> bool:
 
 
 def install_seccomp() -> None:
-    """In P, after PR_SET_NO_NEW_PRIVS: deny keyrings, user namespaces and foreign ABIs for good."""
+    """After PR_SET_NO_NEW_PRIVS: deny keyrings, user namespaces and foreign ABIs to this process and all it forks."""
     if _SECCOMP is None:
         return
     import ctypes
 
-    _check(libc().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_SECCOMP[0]), 0, 0), "seccomp")
+    lib = libc()
+    nr = _SECCOMP_SYSCALL.get(os.uname().machine)
+    # SPEC_ALLOW: a filter changes nothing about speculation mitigations (older kernels force
+    # SSBD on every filtered task), so programs run exactly as fast as before the filter.
+    if nr is not None and lib.syscall(ctypes.c_long(nr), ctypes.c_long(1), ctypes.c_long(4), ctypes.c_void_p(ctypes.addressof(_SECCOMP[0]))) == 0:
+        return
+    _check(lib.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_SECCOMP[0]), 0, 0), "seccomp")
 
 
 # ---------------------------------------------------------------- network namespace of a run
 
 def loopback_up() -> None:
-    """Bring ``lo`` up in a fresh network namespace (as bwrap does for its own), so 127.0.0.1 works."""
-    import fcntl
-    import socket
-    import struct
+    """Bring ``lo`` up in a fresh network namespace (as bwrap does for its own), so 127.0.0.1 works.
 
-    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        flags = struct.unpack_from("16sH", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0)))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+    Through libc rather than the socket module: a runner is a fork of the zygote, and importing
+    ``socket`` there would cost every run ~2 ms.
+    """
+    import ctypes
+
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP, AF_INET, SOCK_DGRAM = 0x8913, 0x8914, 0x1, 2, 2
+    lib = libc()
+    fd = lib.socket(AF_INET, SOCK_DGRAM, 0)
+    if fd < 0:
+        _check(-1, "socket")
+    try:
+        req = ctypes.create_string_buffer(b"lo", 40)  # struct ifreq: 16-byte name, then the flags
+        _check(lib.ioctl(fd, ctypes.c_ulong(SIOCGIFFLAGS), req), "SIOCGIFFLAGS")
+        flags = int.from_bytes(req.raw[16:18], "little") | IFF_UP
+        req[16:18] = flags.to_bytes(2, "little")
+        _check(lib.ioctl(fd, ctypes.c_ulong(SIOCSIFFLAGS), req), "SIOCSIFFLAGS")
+    finally:
+        os.close(fd)
 
 
-def socket_rows() -> int:
-    """Sockets this network namespace holds in any state (TIME_WAIT included), from /proc/net."""
-    n = 0
-    for name in ("tcp", "tcp6", "udp", "udp6", "raw", "raw6", "unix"):
+# Per-network-namespace fields of /proc/net/sockstat{,6}: sockets in use and in TIME_WAIT.
+# (The other fields, and /proc/net/tcp, which walks the host-wide hash table, are global or slow.)
+_SOCKSTAT_OWN = {b"TCP:": (b"inuse", b"tw"), b"UDP:": (b"inuse",), b"UDPLITE:": (b"inuse",), b"RAW:": (b"inuse",),
+                 b"FRAG:": (b"inuse",), b"TCP6:": (b"inuse",), b"UDP6:": (b"inuse",), b"UDPLITE6:": (b"inuse",),
+                 b"RAW6:": (b"inuse",), b"FRAG6:": (b"inuse",)}
+
+
+def net_fingerprint() -> tuple:
+    """What a program could observe of this network namespace: its counters, devices and sockets.
+
+    Two namespaces with equal fingerprints are indistinguishable to a program without
+    capabilities: the SNMP/netstat counters (a run that connected anywhere moves them), the
+    devices' packet counts, and how many sockets of each kind exist (TIME_WAIT included).
+    """
+    out = []
+    for name in ("snmp", "snmp6", "netstat", "dev", "unix", "packet"):
         try:
-            with open(f"/proc/net/{name}", "rb") as f:
-                n += max(0, len(f.read().splitlines()) - 1)
+            with open(f"/proc/self/net/{name}", "rb") as f:
+                out.append(f.read())
         except OSError:
-            pass
-    return n
+            out.append(None)
+    for name in ("sockstat", "sockstat6"):
+        try:
+            with open(f"/proc/self/net/{name}", "rb") as f:
+                for line in f:
+                    words = line.split()
+                    keep = _SOCKSTAT_OWN.get(words[0] if words else b"")
+                    if keep:
+                        out += [(words[0], words[i], words[i + 1]) for i in range(1, len(words) - 1) if words[i] in keep]
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- mounts

@@ -159,7 +159,6 @@ def main(cfg: dict) -> None:
         except ImportError:
             pass
     linux.libc()
-    linux.prepare_seccomp()
     record_hard_limits()
     strategy = STRATEGIES[cfg["strategy"]](cfg)
     fallback_reason = None
@@ -168,6 +167,11 @@ def main(cfg: dict) -> None:
         if fallback_reason is not None:
             cfg = dict(cfg, **cfg["fallback"])
             strategy = STRATEGIES[cfg["strategy"]](cfg)
+    # The seccomp filter goes on the zygote itself, once: every runner, supervisor and program
+    # inherits it (nothing of ours needs what it denies), and no run pays for compiling it.
+    if linux.prepare_seccomp():
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+        linux.install_seccomp()
     import gc
 
     gc.collect()
@@ -175,6 +179,8 @@ def main(cfg: dict) -> None:
 
     took_r, took_w = os.pipe()
     wake_r, wake_w = os.pipe()
+    net_r, net_w = os.pipe()  # a supervisor found the shared network namespace used
+    strategy.in_zygote(net_w)
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
@@ -189,7 +195,7 @@ def main(cfg: dict) -> None:
             try:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                for fd in (took_r, wake_r, wake_w):
+                for fd in (took_r, wake_r, wake_w, net_r):
                     os.close(fd)
                 code = _runner(strategy, took_w, cloned=clone)
             except BaseException:
@@ -205,7 +211,10 @@ def main(cfg: dict) -> None:
     pending = spawn()  # the runner waiting for the next request
     respond({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "strategy": cfg["strategy"], "fallback_reason": fallback_reason})
     while True:
-        ready, _, _ = select.select([took_r, wake_r], [], [])
+        ready, _, _ = select.select([took_r, wake_r, net_r], [], [])
+        if net_r in ready:
+            os.read(net_r, 4096)
+            strategy.refresh_network()  # runners forked from now on share a fresh one
         if took_r in ready:
             os.read(took_r, 64)
             pending = spawn() if ahead == "always" or (ahead == "auto" and _idle_cpu()) else None

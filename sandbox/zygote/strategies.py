@@ -26,6 +26,12 @@ class Strategy(abc.ABC):
     def __init__(self, cfg: dict) -> None:
         self.cfg = cfg
 
+    def in_zygote(self, notify_fd: int) -> None:
+        """In the zygote, once, before any runner: ``notify_fd`` is where a supervisor asks for ``refresh_network``."""
+
+    def refresh_network(self) -> None:
+        """In the zygote, when a supervisor found the shared network namespace used."""
+
     @abc.abstractmethod
     def prepare(self) -> str:
         """Before any request is read, already inside ``namespaces``: make the run's world; returns its work directory."""
@@ -59,26 +65,52 @@ class PidNamespace(Strategy):
 
     cfg: ``stage_dir`` (an empty directory to mount the run's tmpfs on), ``disk_mb``,
     ``mounts`` ([target, mode] pairs bound to directories of that one tmpfs; the first is the
-    work dir unless ``workdir`` names one to make inside them), ``netns`` (a
-    network namespace per run, loopback up), ``uid``/``gid`` (the program's uid when the
+    work dir unless ``workdir`` names one to make inside them), ``netns`` (``run``: a new
+    network namespace per run; ``clean``: one that no earlier run has changed, see
+    ``refresh_network``; loopback up either way), ``uid``/``gid`` (the program's uid when the
     supervisor is real root: Docker, local), ``readonly_root`` (remount every host mount
     read-only for the run: local), ``mask_proc`` (hide in the run's /proc what Docker hides).
     """
 
     def __init__(self, cfg: dict) -> None:
         super().__init__(cfg)
-        self.namespaces = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | (linux.CLONE_NEWNET if cfg.get("netns") else 0)
+        self.netns = cfg.get("netns")  # "run": a new one per run; "clean": shared until a run changes it; else none
+        self.namespaces = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | (linux.CLONE_NEWNET if self.netns == "run" else 0)
         self.mounts = cfg.get("mounts") or [["/work", 0o755], ["/tmp", 0o1777], ["/dev/shm", 0o1777]]
+        self.net_baseline = None
+        self.notify_fd = -1
+
+    def in_zygote(self, notify_fd: int) -> None:
+        self.notify_fd = notify_fd
+        if self.netns == "clean":
+            self.refresh_network()
+
+    def refresh_network(self) -> None:
+        """In the zygote (or a supervisor): move to a new network namespace and remember how it looks unused.
+
+        A network namespace costs ~1-2 ms of CPU to make and again to tear down, about a tenth
+        of a small run; most runs never touch the network, so ``clean`` mode shares one between
+        runs and each supervisor checks, before its program starts, that nothing an earlier run
+        did is observable (``net_fingerprint``); if anything is, that run gets a new namespace and
+        the zygote makes a new shared one for later runs.
+        """
+        linux.unshare(linux.CLONE_NEWNET)
+        self._loopback()
+        self.net_baseline = linux.net_fingerprint()
+
+    def _loopback(self) -> None:
+        if self.cfg.get("loopback", True):
+            try:
+                linux.loopback_up()
+            except OSError:
+                pass  # no CAP_NET_ADMIN here: the run simply has no loopback
 
     def prepare(self) -> str:
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         if self.cfg.get("readonly_root"):
             linux.readonly_tree("/")
-        if self.cfg.get("netns"):
-            try:
-                linux.loopback_up()
-            except OSError:
-                pass  # no CAP_NET_ADMIN here: the run simply has no loopback
+        if self.netns == "run":
+            self._loopback()
         if os.path.ismount("/dev/mqueue"):  # it shows the queues of the IPC namespace it was mounted in: the run's own
             linux.mount("mqueue", "/dev/mqueue", "mqueue", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
         stage = self.cfg["stage_dir"]
@@ -110,6 +142,12 @@ class PidNamespace(Strategy):
             _mask_proc()
 
     def begin(self, req: dict, workdir: str) -> None:
+        if self.netns == "clean" and linux.net_fingerprint() != self.net_baseline:
+            self.refresh_network()  # this run gets a fresh namespace of its own ...
+            try:
+                os.write(self.notify_fd, b"n")  # ... and the zygote makes a fresh shared one for the next
+            except OSError:
+                pass
         if int(req.get("disk_mb") or self.cfg["disk_mb"]) != int(self.cfg["disk_mb"]):
             linux.mount(None, self.mounts[0][0], None, linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV, f"size={int(req['disk_mb'])}m")
 

@@ -60,7 +60,7 @@ def forks():
         os.waitpid(pid, 0)
 attempt("forks", forks)
 # System V IPC
-key = int(tok[:6], 16)
+key = int(tok[:6], 16) + 1  # never IPC_PRIVATE (0)
 attempt("shm", lambda: libc.shmget(key, 4096, 0o1666) >= 0 or (_ for _ in ()).throw(OSError()))
 attempt("msg", lambda: libc.msgget(key, 0o1666) >= 0 or (_ for _ in ()).throw(OSError()))
 attempt("sem", lambda: libc.semget(key, 1, 0o1666) >= 0 or (_ for _ in ()).throw(OSError()))
@@ -131,7 +131,7 @@ for t in toks:
         kid = libc.syscall(250, 10, ring, b"user", f"rlvr-{t}".encode(), 0)  # KEYCTL_SEARCH
         if kid >= 0:
             found.append(f"key in keyring {ring}")
-    if libc.shmget(int(t[:6], 16), 0, 0) >= 0 or libc.msgget(int(t[:6], 16), 0) >= 0:
+    if libc.shmget(int(t[:6], 16) + 1, 0, 0) >= 0 or libc.msgget(int(t[:6], 16) + 1, 0) >= 0:
         found.append("sysv object of " + t)
     libc.mq_open.restype = ctypes.c_int
     if libc.mq_open(f"/rlvr-{t}".encode(), os.O_RDONLY) >= 0:
@@ -153,5 +153,22 @@ for p in procs:
             found.append("process " + p)
     except OSError:
         pass
+# counters a shared network namespace would carry from run to run
+try:
+    snmp = open("/proc/net/snmp").read().splitlines()
+    tcp = dict(zip(*[l.split()[1:] for l in snmp if l.startswith("Tcp:")]))
+    udp = dict(zip(*[l.split()[1:] for l in snmp if l.startswith("Udp:")]))
+    opened = int(tcp.get("ActiveOpens", 0)) + int(tcp.get("PassiveOpens", 0)) + int(udp.get("OutDatagrams", 0))
+except OSError:
+    opened = 0
+if opened:
+    found.append(f"{opened} TCP opens/UDP datagrams counted in this network namespace")
+lo_packets = 0
+for line in open("/proc/net/dev").read().splitlines()[2:]:
+    name, _, rest = line.partition(":")
+    if name.strip() == "lo":
+        lo_packets = int(rest.split()[1])
+if lo_packets:
+    found.append(f"{lo_packets} packets counted on lo")
 print(json.dumps({"found": found, "pid": os.getpid(), "sockets": sockets}))
 '''

@@ -214,3 +214,29 @@ def test_docker_workers_that_cannot_mount_fall_back_to_a_cleaned_shared_world(mo
     assert (r.status, r.stdout) == ("ok", "4\n")
     assert not [f for f in after["found"] if tok in f]
     assert any("cannot give each run its own namespaces" in m for m in caplog.messages)
+
+
+NETNS = Program("python", "import os\nprint(os.readlink('/proc/self/ns/net'))")
+USES_NETWORK = Program("python", "import socket\ns=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nsocket.create_connection(s.getsockname())\nprint('ok')")
+
+
+def test_runs_share_a_network_namespace_only_while_no_run_has_used_it(isolating):
+    with Sandbox(isolating, LIMITS, concurrency=1) as sb:
+        quiet = {sb.run(NETNS).stdout for _ in range(3)}
+        assert sb.run(USES_NETWORK).stdout == "ok\n"
+        after = sb.run(NETNS).stdout
+    assert len(quiet) == 1 and after not in quiet
+
+
+def test_fresh_network_gives_every_run_its_own_namespace(isolating):
+    with Sandbox(isolating, LIMITS, concurrency=1, fresh_network=True) as sb:
+        seen = [sb.run(NETNS).stdout for _ in range(3)]
+        reader = _read(sb, ["0" * 12])
+    assert len(set(seen)) == 3 and reader["found"] == []
+
+
+def test_fresh_network_must_be_a_bool():
+    from rlvr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fresh_network"):
+        Sandbox("local", fresh_network="yes")

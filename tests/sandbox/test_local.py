@@ -91,3 +91,11 @@ def test_local_as_root_keeps_the_host_read_only_for_runs():
         import shutil
 
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_local_programs_cannot_use_keyrings_which_outlive_every_run():
+    """Keyrings belong to the uid, not the process: on local they would outlive a `rlvr sandbox run` process."""
+    src = "import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nprint(l.syscall(248, b'user', b'k', b'v', 1, -4), ctypes.get_errno())"
+    with Sandbox("local", Limits(time_limit_s=10), concurrency=1) as sb:
+        r = sb.run(Program("python", src))
+    assert (r.status, r.stdout) == ("ok", "-1 1\n")  # EPERM
