@@ -193,7 +193,10 @@ def scalerl() -> AlgorithmConfig:
     (arXiv:2510.13786).
 
     Group-mean baseline over the batch std (+1e-4), CISPO weight (cap 5.0) against the rollout
-    engine's log-probs, prompt-mean aggregation, zero-variance groups dropped, no KL.
+    engine's log-probs, prompt-mean aggregation, zero-variance groups dropped, no KL. The rest of
+    the recipe is run settings that a run of this preset gets by default: asynchronous with k = 8
+    (``generation.max_off_policy_steps``), an FP32 LM head (``model.fp32_lm_head``, see
+    ``fp32_lm_head``) and no-positive-resampling at pass rate 0.9 (``generation.retire_pass_rate``).
     """
     return AlgorithmConfig(
         baseline="group_mean", scale="batch_std", ratio_level="token", ratio_anchor="rollout",
@@ -299,3 +302,15 @@ def forking_tokens() -> AlgorithmConfig:
     entropy is in the top 20% of the batch's; needs per-token entropies (``entropy=``).
     """
     return dapo().replace(token_selector="high_entropy", entropy_top_frac=0.2)
+
+
+# Presets whose paper computes the LM head in FP32 when the model is in bf16 (a model setting, so
+# not an AlgorithmConfig field). ScaleRL (arXiv:2510.13786, after MiniMax-M1, arXiv:2506.13585):
+# a bf16 head makes the trainer's and the sampler's token probabilities disagree, which the
+# importance ratio then reads as off-policyness.
+RECIPE_FP32_LM_HEAD = frozenset({"scalerl"})
+
+
+def fp32_lm_head(value: bool | None, preset: str) -> bool:
+    """Whether a run computes its LM head in FP32: ``model.fp32_lm_head`` if set, else the preset's recipe."""
+    return bool(value) if value is not None else preset in RECIPE_FP32_LM_HEAD

@@ -51,6 +51,12 @@ class ModelConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
         default="auto", metadata={"help": "Weights dtype; 'auto' = bfloat16 on a GPU that supports it, else float32."}
     )
+    fp32_lm_head: bool | None = field(
+        default=None,
+        metadata={"help": "Compute the LM head (logits, log-probs) in float32 when the weights are bf16/fp16 (TRL's "
+                          "cast_lm_head_to_fp32; ScaleRL, arXiv:2510.13786, after MiniMax-M1): trainer and sampler "
+                          "probabilities then agree. None = the preset's recipe: on for scalerl, else off."},
+    )
 
 
 @dataclass
@@ -107,6 +113,13 @@ class GenerationConfig:
         metadata={"help": "k: generate asynchronously in a generator process, training on groups whose oldest token "
                           "is at most k optimiser steps old (staler ones are regenerated). 0 = synchronous. None = the "
                           "preset's recipe: 8 for scalerl (its paper's PipelineRL bound), else 0."},
+    )
+    retire_pass_rate: float | None = field(
+        default=None,
+        metadata={"help": "No-positive-resampling (ScaleRL, arXiv:2510.13786): a task whose group pass rate reaches "
+                          "this leaves the training pool for the rest of the run (recorded in retired.jsonl, so "
+                          "--resume keeps it out); later keys posing it are replaced by spare tasks. 0 = never. "
+                          "None = the preset's recipe: 0.9 for scalerl, else never."},
     )
     generator_threads: int = field(
         default=0, metadata={"help": "With max_off_policy_steps >= 1: torch threads of the generator process "
@@ -277,6 +290,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if g.max_off_policy_steps is not None and g.max_off_policy_steps < 0:
         raise ConfigError("generation.max_off_policy_steps", f"must be >= 0, got {g.max_off_policy_steps}",
                           "use 0 for synchronous training")
+    if g.retire_pass_rate is not None and not 0.0 <= g.retire_pass_rate <= 1.0:
+        raise ConfigError("generation.retire_pass_rate", f"must be in [0, 1], got {g.retire_pass_rate}",
+                          "use e.g. 0.9 (ScaleRL's value), or 0 to never retire a task")
     if g.generator_threads < 0:
         raise ConfigError("generation.generator_threads", f"must be >= 0, got {g.generator_threads}", "use 0 for half the cores")
     if g.backend == "vllm" and not g.vllm_url:

@@ -33,6 +33,11 @@ RUN_FILES = (
     ("summary.json", "before/after evaluation, steps, wall time per phase"),
     ("report.html", "the run report: curves, final table, pass@k, lengths, rollout browser (`rlvr report DIR` redraws it)"),
     ("reward_curve.png", "the report's curves as one image"),
+    ("async.jsonl", "asynchronous runs (generation.max_off_policy_steps >= 1): generator orders, consumptions with "
+                    "their staleness, generator restarts, and after a resume which in-flight orders were regenerated"),
+    ("retired.jsonl", "tasks retired once solved (no-positive-resampling, generation.retire_pass_rate): "
+                      "`{\"step\", \"key\", \"fingerprint\", \"pass_rate\"}`; a later key posing a retired task is "
+                      "replaced by a spare one, and a resumed run reads the rows up to its checkpoint back"),
     ("run_state.json", "wall time of earlier segments and each segment's start step and max_steps (a resumed or extended run adds one)"),
     ("start_policy/", "the policy RL started from (the SFT warm-up's result), also the KL reference of a resumed run"),
     ("checkpoints/", "checkpoint-N/ folders for `rlvr train --resume` (model, optimiser, scheduler, RNG, trainer state)"),

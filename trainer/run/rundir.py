@@ -18,6 +18,8 @@
       run_state.json       wall time of earlier segments and every segment's start step and max_steps
                            (a resumed or extended run adds one; see rlvr.trainer.run.extend)
       async.jsonl          asynchronous runs: generator orders, consumptions, restarts, resumes
+      retired.jsonl        tasks retired from training once solved (generation.retire_pass_rate):
+                           step, key, fingerprint, pass rate; later keys posing them are replaced
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.final = self.path / "final"
         self.state = self.path / "run_state.json"
+        self.retired = self.path / "retired.jsonl"
 
     def check(self, resume: bool) -> None:
         """Refuse, before any work, an output folder the run cannot use or must not touch.
@@ -164,7 +167,8 @@ class RunDir:
     def only_run_files(self) -> bool:
         """True when the folder holds nothing but what a run writes (safe to replace)."""
         known = {p.name for p in (self.config, self.metrics, self.samples, self.data_order, self.eval_before,
-                                  self.eval_after, self.plot, self.summary, self.checkpoints, self.final, self.state)}
+                                  self.eval_after, self.plot, self.summary, self.checkpoints, self.final, self.state,
+                                  self.retired)}
         known |= {"start_policy", "README.md", "report.html", "async.jsonl"} | {n.name.replace(n.suffix, ".tmp") for n in (self.metrics, self.summary)}
         return all(child.name in known or child.suffix == ".tmp" for child in self.path.iterdir())
 

@@ -82,6 +82,7 @@ def _rl_args(cfg: TrainConfig, rundir: RunDir, device: str, world: int, dtype: A
     """RLVRConfig (TRL GRPOConfig + algorithm) from the train config."""
     import torch
 
+    from rlvr.trainer.algorithms.presets import fp32_lm_head
     from rlvr.trainer.trl.config import RLVRConfig
 
     g, o = cfg.generation, cfg.optim
@@ -105,6 +106,8 @@ def _rl_args(cfg: TrainConfig, rundir: RunDir, device: str, world: int, dtype: A
         warmup_steps=o.warmup_steps, weight_decay=o.weight_decay, adam_beta2=o.adam_beta2,
         max_grad_norm=o.max_grad_norm, num_iterations=o.num_iterations,
         gradient_checkpointing=o.gradient_checkpointing,
+        # FP32 LM head: only a half-precision model has anything to cast.
+        cast_lm_head_to_fp32=fp32_lm_head(cfg.model.fp32_lm_head, cfg.algorithm.preset) and dtype != torch.float32,
         use_cpu=device == "cpu", bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
         logging_steps=cfg.logging.logging_steps, report_to=cfg.logging.report_to,
         save_strategy="steps" if cfg.checkpoint.save_steps else "no",
@@ -298,6 +301,14 @@ def run_training(
                                     journal=rundir.path / "async.jsonl" if main else None, **rollout_kwargs)
     else:
         rollouts = EnvRollouts(train_entries, **rollout_kwargs)
+    from rlvr.trainer.rollout.retirement import Retirement, resolve_retire_pass_rate
+
+    retire_at = resolve_retire_pass_rate(g.retire_pass_rate, cfg.algorithm.preset)
+    retire_fp = _Fingerprints(train_entries) if retire_at is not None else None
+    if retire_fp is not None:  # no-positive-resampling: solved tasks leave the pool (retired.jsonl)
+        rollouts.retirement = Retirement(retire_at, retire_fp, path=rundir.retired, write=main, exclude=exclude,
+                                         seed=cfg.seed)
+        rollouts.retirement.load(start_step if resume else -1)
     args = _rl_args(cfg, rundir, device, world, dtype)
     metrics_cb = MetricsCallback(rundir, title or f"{cfg.algorithm.preset} on {', '.join(e.id for e in cfg.environments)}")
     callbacks: list[Any] = [metrics_cb]
@@ -346,6 +357,8 @@ def run_training(
             RunDir.append_jsonl(rundir.metrics, {"step": steps, "kind": "eval",
                                                  **{f"eval/{k}": v for k, v in eval_after.items() if k != "per_env"}})
     rollouts.close()
+    if retire_fp is not None:
+        retire_fp.close()
     if cfg.checkpoint.save_final_model:
         trainer.save_model(str(rundir.final))
     state.wait_for_everyone()

@@ -93,7 +93,9 @@ class AsyncEnvRollouts(EnvRollouts):
             self.pipeline.weights.publish(model, version)  # a reused generator follows this policy now
         args = trainer.args
         self._max_steps = int(args.max_steps) if args.max_steps and args.max_steps > 0 else 1 << 62
-        self._steps_per_call = max(1, args.steps_per_generation * trainer.num_iterations // args.gradient_accumulation_steps)
+        self._steps_per_call = self.steps_per_call(trainer)
+        if self.retirement is not None:  # step t's orders go out before steps t-k .. t-1 have been trained
+            self.retirement.lag = (self.max_off_policy_steps + 1) * self._steps_per_call
         self._schedule = self._read_schedule(trainer)
         if version > 0:
             self._record_resume(version)
@@ -138,8 +140,13 @@ class AsyncEnvRollouts(EnvRollouts):
             step = version + (j - pos) * self._steps_per_call
             if j in self._orders or step >= self._max_steps:
                 continue
-            self._orders[j] = self.pipeline.submit(step, self._schedule[j], max(0, step - k))
+            self._orders[j] = self.pipeline.submit(step, self._keys(self._schedule[j], step), max(0, step - k))
             self._log({"event": "submitted", "position": j, "step": step, "oid": self._orders[j]})
+
+    def _keys(self, prompts: list[str], version: int) -> list[str]:
+        """The keys generated for a call consumed at ``version``: retired ones replaced (a pure function of
+        the retirements recorded ``lag`` steps earlier, so resumed and regenerated orders match)."""
+        return self.retirement.substitute(prompts, version + 1) if self.retirement is not None else prompts
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list[Any]]:
         """Step ``t``'s episodes from the generator (orders for ``t + 1 .. t + k`` queued meanwhile)."""
@@ -152,19 +159,19 @@ class AsyncEnvRollouts(EnvRollouts):
         self.push(trainer.accelerator.unwrap_model(trainer.model), version)
         pos = self._locate(prompts)
         if pos is None:  # off the schedule: generate these now, with the current weights
-            oid = self.pipeline.submit(version, prompts, version)
+            oid = self.pipeline.submit(version, self._keys(prompts, version), version)
         else:
             self._fill(pos, version, pos + self.max_off_policy_steps)
             oid = self._orders.pop(pos)
             self._cursor = pos + 1
         produced, stats = self.pipeline.take(oid, version, self.max_off_policy_steps, trainer.num_generations)
+        episodes = produced.episodes
+        self._report(trainer, episodes)  # first: retirements seen here shape the orders submitted next
         if pos is not None:
             self._fill(pos, version, pos + 1 + self.max_off_policy_steps)  # the generator starts on them as soon as the weights allow
-        episodes = produced.episodes
         busy, idle = self.pipeline.generator_times(produced)
         wall = (t_call - self._last_call) if self._last_call is not None else time.perf_counter() - t_call
         self._last_call = t_call
-        self._report(trainer, episodes)
         self.pending_metrics.update(step_metrics(
             stats, self.max_off_policy_steps, wall_s=max(wall, time.perf_counter() - t_call), samples=len(episodes),
             tokens=sum(e.model_tokens for e in episodes), generator_busy_s=busy, generator_idle_s=idle,

@@ -29,6 +29,7 @@ from rlvr.trainer.engine import SamplingParams
 from rlvr.trainer.rollout.backends import GenerationBackend, VLLMOptions, make_backend
 from rlvr.trainer.rollout.chat import ChatFormatter
 from rlvr.trainer.rollout.episode import Episode, summarize
+from rlvr.trainer.rollout.retirement import Retirement
 from rlvr.trainer.rollout.runner import EnvRunner
 from rlvr.trainer.rollout.tasks import TaskKey
 from rlvr.trainer.run.config import EnvConfig
@@ -111,7 +112,14 @@ class EnvRollouts:
         self.sink = sink
         self.runner: EnvRunner | None = None
         self.pending_metrics: dict[str, float] = {}
+        # No-positive-resampling (rlvr.trainer.rollout.retirement): retired keys are replaced, groups observed.
+        self.retirement: Retirement | None = None
         self.__name__ = "rlvr_env_rollouts"
+
+    def steps_per_call(self, trainer: Any) -> int:
+        """Optimiser steps between two generation calls of ``trainer``."""
+        args = trainer.args
+        return max(1, args.steps_per_generation * trainer.num_iterations // args.gradient_accumulation_steps)
 
     def build_runner(self, trainer: Any, prompt_len: int, batch: int) -> EnvRunner:
         """The runner over ``trainer``'s policy (built on first use)."""
@@ -134,6 +142,9 @@ class EnvRollouts:
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list[Any]]:
         """Play one episode per prompt (task key) and return TRL's rollout dict plus episode fields."""
+        if self.retirement is not None:
+            self.retirement.lag = self.steps_per_call(trainer)
+            prompts = self.retirement.substitute([str(p) for p in prompts], int(trainer.state.global_step) + 1)
         keys = [TaskKey.parse(p) for p in prompts]
         runner = self.build_runner(trainer, prompt_len=256, batch=len(keys))
         episodes = runner.run(keys, self.sampling_params(trainer))
@@ -149,6 +160,10 @@ class EnvRollouts:
         rows = gather_object(local) if acc.num_processes > 1 else local
         light = [_episode_from_record(r) for r in rows]
         self.pending_metrics = summarize(light)
+        if self.retirement is not None:  # every rank sees every group, so all ranks retire alike
+            self.retirement.observe([r["task_key"] for r in rows], [bool(r["success"]) for r in rows],
+                                    int(trainer.state.global_step) + 1)
+            self.pending_metrics.update(self.retirement.metrics())
         if self.sink is not None and acc.is_main_process:
             self.sink(int(trainer.state.global_step) + 1, episodes, [r["task_key"] for r in rows])
 
