@@ -67,7 +67,11 @@ class EvalCallback(TrainerCallback):
 
 
 class ProgressCallback(TrainerCallback):
-    """A rich progress bar: steps done, live reward, last held-out pass@1 (main process only)."""
+    """A rich progress bar: steps done, live reward, last held-out pass@1 (main process only).
+
+    Asynchronous runs (``max_off_policy_steps >= 1``) also show samples/s and the mean staleness
+    of the step's tokens (``async/samples_per_s``, ``async/staleness_mean`` in metrics.jsonl).
+    """
 
     def __init__(self, total: int, console: Any = None) -> None:
         self.total = total
@@ -76,6 +80,8 @@ class ProgressCallback(TrainerCallback):
         self.task: Any = None
         self.reward: float | None = None
         self.pass1: float | None = None
+        self.samples_per_s: float | None = None
+        self.staleness: float | None = None
 
     def _describe(self) -> str:
         parts = ["RL"]
@@ -83,6 +89,10 @@ class ProgressCallback(TrainerCallback):
             parts.append(f"reward {self.reward:.3f}")
         if self.pass1 is not None:
             parts.append(f"held-out pass@1 {self.pass1:.3f}")
+        if self.samples_per_s is not None:
+            parts.append(f"{self.samples_per_s:.1f} samples/s")
+        if self.staleness is not None:
+            parts.append(f"staleness {self.staleness:.2f}")
         return " | ".join(parts)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
@@ -101,7 +111,10 @@ class ProgressCallback(TrainerCallback):
         value = logs.get("reward", logs.get("env/reward"))
         if isinstance(value, (int, float)):
             self.reward = float(value)
-            self.progress.update(self.task, description=self._describe())
+        for attr, key in (("samples_per_s", "async/samples_per_s"), ("staleness", "async/staleness_mean")):
+            if isinstance(logs.get(key), (int, float)):
+                setattr(self, attr, float(logs[key]))
+        self.progress.update(self.task, description=self._describe())
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         if self.progress is not None:
