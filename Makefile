@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 .PHONY: demo test install system bench clean
 
 # The extras `make` installs (add an integration's extra here so the suite can test it).
-EXTRAS := train,docker,dev,reasoning-gym,verifiers
+EXTRAS := train,docker,dev,reasoning-gym,verifiers,openenv
 
 $(STAMP): pyproject.toml setup.py scripts/install.sh
 	@bash scripts/install.sh $(PYTHON) '$(EXTRAS)'

@@ -45,13 +45,14 @@ def describe(env_id: str, **kwargs: Any) -> EnvInfo:
         raw = env.unwrapped
         from rlvr.envs.core import TextEnv
 
-        if isinstance(raw, TextEnv):
+        if isinstance(raw, TextEnv) or all(hasattr(raw, a) for a in ("rubric", "max_turns", "multi_turn")):
+            # TextEnv, or an environment that speaks its vocabulary (the OpenEnv adapter)
             info.description = raw.description or info.description or _doc_line(type(raw))
             info.kind = "multi-turn" if raw.multi_turn else "single-turn"
             info.components = raw.rubric.describe()
             info.max_turns = raw.max_turns
             info.max_reward = raw.max_reward
-            info.tasks = repr(raw.tasks)
+            info.tasks = repr(getattr(raw, "tasks", "from the environment"))
         else:
             info.description = info.description or _doc_line(type(raw))
     finally:

@@ -22,7 +22,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import gymnasium as gym
 from gymnasium.envs.registration import parse_env_id
@@ -60,6 +60,45 @@ class _Registry:
 
 
 _REG = _Registry()
+
+
+@dataclass(frozen=True)
+class _Scheme:
+    env_id: str  # the registered id the scheme's ids are made as
+    target: Callable[[str], Any]  # "scheme:REST" -> the value of the id's keyword (validates it)
+    keyword: str
+    origin: str
+    package: str
+
+
+#: ``scheme:TARGET`` ids (``openenv:URL``): scheme -> how such an id is made.
+_SCHEMES: dict[str, _Scheme] = {}
+
+
+def register_scheme(scheme: str, env_id: str, target: Callable[[str], Any], *, keyword: str = "url",
+                    origin: str = "", package: str = "") -> None:
+    """Let ``scheme:TARGET`` stand for ``make(env_id, **{keyword: target("scheme:TARGET")})`` wherever rlvr
+    takes an environment id (Gymnasium's own ids cannot hold a URL: it splits them at ``:``)."""
+    _SCHEMES[scheme] = _Scheme(env_id, target, keyword, origin or scheme, package)
+
+
+def scheme_of(env_id: str) -> str | None:
+    """The registered scheme ``env_id`` uses (``openenv`` for ``openenv:http://...``), or None."""
+    head, sep, _ = env_id.partition(":") if isinstance(env_id, str) else ("", "", "")
+    return head if sep and head in _SCHEMES else None
+
+
+def expand_env_id(env_id: str, kwargs: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """``(gymnasium id, kwargs)`` to make ``env_id`` with: a scheme id becomes its registered id plus
+    the keyword it carries (ConfigError naming ``env_id`` when its target is malformed)."""
+    kwargs = dict(kwargs or {})
+    scheme = scheme_of(env_id)
+    if scheme is None:
+        return env_id, kwargs
+    entry = _SCHEMES[scheme]
+    if entry.keyword in kwargs:
+        raise ConfigError(entry.keyword, f"{env_id!r} already says its {entry.keyword}", f"drop the {entry.keyword} argument")
+    return entry.env_id, {**kwargs, entry.keyword: entry.target(env_id)}
 
 
 def _entry_point_text(entry_point: Any) -> str:
@@ -203,6 +242,11 @@ def env_ids(include_broken: bool = False) -> list[str]:
 def env_record(env_id: str) -> EnvRecord:
     """The registry record of ``env_id`` (resolved with "did you mean")."""
     env_id = resolve_env_id(env_id)
+    scheme = scheme_of(env_id)
+    if scheme is not None:
+        entry = _SCHEMES[scheme]
+        return EnvRecord(id=env_id, origin=entry.origin, entry_point=entry.env_id, package=entry.package,
+                         description=f"{scheme} environment at {entry.target(env_id)}")
     with _REG.lock:
         return _REG.records.get(env_id) or _REG.broken[env_id]
 
@@ -218,6 +262,9 @@ def resolve_env_id(env_id: str) -> str:
     """``env_id`` if rlvr knows it; otherwise ``ConfigError`` with a "did you mean" suggestion."""
     known = env_ids(include_broken=True)
     if env_id in known:
+        return env_id
+    if scheme_of(env_id) is not None:
+        expand_env_id(env_id)  # a malformed target fails here, naming the fix
         return env_id
     near = suggest_env_id(env_id, known)
     hint = f"did you mean {near!r}?" if near else "run `rlvr envs list` to see every environment"
@@ -250,6 +297,9 @@ def _version_of(env_id: str) -> int:
 def make(env_id: str, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` after resolving ``env_id`` (a clear error with a suggestion if unknown)."""
     env_id = resolve_env_id(env_id)
+    if scheme_of(env_id) is not None:
+        gym_id, kwargs = expand_env_id(env_id, kwargs)
+        return gym.make(gym_id, **kwargs)
     with _REG.lock:
         broken = None if env_id in _REG.records else _REG.broken.get(env_id)
     if broken is not None:
@@ -263,6 +313,9 @@ __all__ = [
     "PluginError",
     "PluginLoader",
     "register_env",
+    "register_scheme",
+    "scheme_of",
+    "expand_env_id",
     "discover_plugins",
     "env_ids",
     "env_record",

@@ -325,7 +325,13 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, *, field:
     import gymnasium
 
     import rlvr.envs  # noqa: F401  registers built-ins and plugins
+    from rlvr.envs.registry import expand_env_id
 
+    given = env_id
+    try:
+        env_id, env_kwargs = expand_env_id(env_id, env_kwargs)  # openenv:URL -> openenv/Server-v0, url=URL
+    except ConfigError as e:
+        raise ConfigError(field if e.field == "env_id" else kwargs_field, e.problem, e.fix) from None
     if env_id not in gymnasium.registry:  # Gymnasium's own hint for a wrong case is a bare name ("Reverse")
         raise ConfigError(field, f"unknown environment {env_id!r}", _suggest_env(env_id))
     try:
@@ -333,8 +339,8 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, *, field:
     except gymnasium.error.Error as e:
         raise ConfigError(field, str(e), "run `rlvr envs list` to see the registered environments") from None
     except TypeError as e:
-        raise ConfigError(kwargs_field, f"{env_id} rejected its arguments: {e}",
-                          f"check the argument names with `rlvr envs show {env_id}`") from None
+        raise ConfigError(kwargs_field, f"{given} rejected its arguments: {e}",
+                          f"check the argument names with `rlvr envs show {given}`") from None
 
 
 def _suggest_env(env_id: str) -> str:
