@@ -118,8 +118,13 @@ def aggregate(label: str, per_seed: Sequence[Sequence[Point]]) -> Band | None:
                 sum(1 for p in per_seed if p))
 
 
+# Panels left out when every value is exactly 0 (on-policy runs never clip; no KL term is logged as 0).
+ZERO_MEANS_ABSENT = ("clip", "kl")
+
+
 def panel_bands(source: Source, panel: Panel) -> list[Band]:
-    """One band per algorithm for ``panel`` (empty when no run logged it: the panel is left out)."""
+    """One band per algorithm for ``panel``; empty when no run logged it (or only zeros, for
+    ``ZERO_MEANS_ABSENT``): the panel is then left out rather than drawn empty."""
     bands = []
     for algo in source.algorithms:
         per_seed = []
@@ -131,6 +136,8 @@ def panel_bands(source: Source, panel: Panel) -> list[Band]:
         band = aggregate(algo, per_seed)
         if band is not None:
             bands.append(band)
+    if panel.name in ZERO_MEANS_ABSENT and not any(v for b in bands for v in b.hi + b.lo):
+        return []
     return bands
 
 

@@ -119,6 +119,15 @@ def test_no_empty_panels(tmp_path):
     assert "KL to reference" not in page and "not logged" not in page
 
 
+def test_a_clip_fraction_that_is_zero_throughout_is_not_drawn(tmp_path):
+    run = make_run(tmp_path / "run")
+    lines = (run / "metrics.jsonl").read_text().splitlines()[:-1]
+    rows = [dict(json.loads(line), **({"algo/clip_frac": 0.0} if '"train"' in line else {})) for line in lines]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    clip = next(p for p in PANELS if p.name == "clip")
+    assert panel_bands(load_source(run), clip) == []
+
+
 def test_final_table_gives_mean_and_sd_over_seeds(tmp_path):
     source = load_source(make_compare(tmp_path))
     header, rows = final_table(source)
