@@ -153,7 +153,10 @@ CASES = [
          frozenset({"ok"}), needs="signals", check=_denied_lines),
     Case("new_user_namespace", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
          "print('DENIED' if libc.unshare(0x10000000) != 0 else 'UNSHARED')\n",
-         frozenset({"ok"}), check=_denied_lines, backends=("bwrap", "docker")),
+         frozenset({"ok"}), check=_denied_lines),  # every backend: the seccomp filter
+    Case("keyring_store", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+         "for ring in (-4, -3, -2, -5):\n    print('DENIED' if libc.syscall(248, b'user', b'rlvr', b'v', 1, ring) < 0 else 'STORED')\n",
+         frozenset({"ok"}), check=_denied_lines),
     # ---------------------------------------------------------------- secrets and the host
     Case("environment_secrets", "import os\nprint(dict(os.environ))\nfor p in ['/proc/1/environ', f'/proc/{os.getppid()}/environ']:\n"
          "    try:\n        print(open(p, 'rb').read())\n    except OSError as e:\n        print('DENIED', p)\n",
