@@ -67,3 +67,40 @@ def test_every_preset_trains_on_environment_rollouts(name, policy, tmp_path):
     logs = [h for h in trainer.state.log_history if "loss" in h]
     assert logs and math.isfinite(logs[0]["loss"])
     assert "env/reward" in logs[0] and "env/component/correct" in logs[0]
+
+
+def test_gdpo_normalises_each_named_component_of_the_environment(policy, tmp_path, monkeypatch):
+    """GDPO gets one reward column per environment component (weighted like the env), not the sum."""
+    import rlvr.trainer.trl.trainer as trl_trainer
+    from rlvr.trainer.run.train import component_weights
+    from rlvr.trainer.trl.config import RLVRConfig
+    from rlvr.trainer.trl.rollout_func import EnvRollouts, build_train_dataset, make_component_rewards
+
+    _, tok = policy
+    model = tiny_model(tok, TinyModelConfig(hidden_size=32, intermediate_size=64, max_position_embeddings=256))
+    entries = [EnvConfig("rlvr/Arithmetic-v0", kwargs={"difficulty": 1, "system_prompt": "",
+                                                        "reward_weights": {"format": 0.5}})]
+    comps = component_weights(entries)
+    assert len(comps) >= 2 and comps["format"] == 0.5
+    seen = []
+    real = trl_trainer.compute_token_advantages
+
+    def spy(rewards, mask, cfg, **kw):
+        seen.append((tuple(rewards.shape), kw.get("weights")))
+        return real(rewards, mask, cfg, **kw)
+
+    monkeypatch.setattr(trl_trainer, "compute_token_advantages", spy)
+    rollouts = EnvRollouts(entries, max_new_tokens=4, max_completion_length=4)
+    args = RLVRConfig(output_dir=str(tmp_path), algorithm="gdpo", per_device_train_batch_size=8, num_generations=4,
+                      max_completion_length=4, max_steps=1, learning_rate=1e-4, use_cpu=True, bf16=False,
+                      report_to="none", logging_steps=1, save_strategy="no", disable_tqdm=True,
+                      reward_weights=list(comps.values()))
+    trainer = trl_trainer.RLVRTrainer(model, reward_funcs=make_component_rewards(rollouts, list(comps)), args=args,
+                                      train_dataset=build_train_dataset(train_keys(entries, 8, seed=0)),
+                                      processing_class=tok, rollout_func=rollouts)
+    trainer.train()
+    rollouts.close()
+    (shape, weights), = seen
+    assert shape == (2, 4, len(comps)) and weights.tolist() == list(comps.values())
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert logs and math.isfinite(logs[0]["loss"]) and "env/component/correct" in logs[0]

@@ -120,6 +120,31 @@ def _rl_args(cfg: TrainConfig, rundir: RunDir, device: str, world: int, dtype: A
     )
 
 
+def component_weights(entries: list[Any]) -> dict[str, float]:
+    """Every reward component of the training environments with its weight, in first-seen order.
+
+    For algorithms that normalise each component on its own (GDPO). An environment without a
+    rubric contributes its return as one component ``reward``; a name two environments weight
+    differently is refused, since one reward column cannot carry two weights.
+    """
+    from rlvr.envs.evaluation import make_env
+
+    weights: dict[str, float] = {}
+    for i, entry in enumerate(entries):
+        env = make_env(entry.id, entry.kwargs, field=f"environments[{i}].id", kwargs_field=f"environments[{i}].kwargs")
+        try:
+            rubric = getattr(env.unwrapped, "rubric", None)
+            mine = rubric.weights if rubric is not None else {"reward": 1.0}
+        finally:
+            env.close()
+        for name, weight in mine.items():
+            if weights.setdefault(name, float(weight)) != float(weight):
+                raise ConfigError(f"environments[{i}].kwargs.reward_weights", f"component {name!r} has weight "
+                                  f"{weight} here and {weights[name]} in another environment",
+                                  "give it the same weight everywhere (the algorithm normalises each component on its own)")
+    return weights
+
+
 def check_config(cfg: TrainConfig) -> Any:
     """Everything that can be checked without loading a model: algorithm, environment ids, vLLM server."""
     algo = check_algorithm(cfg)
@@ -321,7 +346,15 @@ def run_training(
         from rlvr.trainer.trl.async_rollouts import PushWeights
 
         callbacks.append(PushWeights(rollouts))  # new weights reach the generator after every optimiser step
-    trainer = RLVRTrainer(model, reward_funcs=[make_env_reward(rollouts)], args=args,
+    if check_algorithm(cfg).uses_reward_components:  # GDPO: one reward column per named component
+        from rlvr.trainer.trl.rollout_func import make_component_rewards
+
+        comps = component_weights(train_entries)
+        reward_funcs = make_component_rewards(rollouts, list(comps))
+        args.reward_weights = list(comps.values())
+    else:
+        reward_funcs = [make_env_reward(rollouts)]
+    trainer = RLVRTrainer(model, reward_funcs=reward_funcs, args=args,
                           train_dataset=build_train_dataset(keys), processing_class=tokenizer,
                           rollout_func=rollouts, callbacks=callbacks)
     from transformers.trainer_callback import PrinterCallback
