@@ -253,10 +253,28 @@ class EvalRun:
             if not self.records and self.rollouts_path is not None:
                 self.rollouts_path.unlink(missing_ok=True)
 
+    def _diagnose(self) -> None:
+        """Warn about the two silent ways a served model scores 0: echoing, and prompts past its context."""
+        done = [r for r in self.records if r.turns > 0]
+        echoed = sum(1 for r in done if echoes_prompt(r.messages))
+        if done and echoed * 4 >= len(done):
+            self._warn(f"{echoed} of {len(done)} completions start by repeating the prompt: the served model's chat "
+                       "template probably has no generation prompt (the model continues the user's text instead of "
+                       "answering); serve it with a template that opens the assistant turn")
+        context = getattr(self.policy, "context_length", None) or getattr(self.policy, "max_prompt_tokens", None)
+        if isinstance(context, int) and context > 0:
+            over = [r for r in done if not r.tokens_estimated and r.prompt_tokens / r.turns > context]
+            if over:
+                longest = max(r.prompt_tokens // r.turns for r in over)
+                self._warn(f"{len(over)} of {len(done)} episodes sent prompts longer than the served model's context "
+                           f"of {context} tokens (up to {longest}): it cannot see the whole task; use a model with a "
+                           "longer context, or shorten the prompts (e.g. -E system_prompt=null)")
+
     def finish(self, *, interrupted: bool = False, stopped_by: str | None = None) -> EvalReport:
         """Build the report for what finished and write summary.json and the plot (once)."""
         if self._report is not None:
             return self._report
+        self._diagnose()
         if self._out is not None and not self._out.closed:
             self._out.close()
         wall = self._wall if self._wall is not None else time.perf_counter() - self._t0
@@ -274,6 +292,20 @@ class EvalRun:
                 report = replace(report, plot_path=None)
         self._report = report
         return report
+
+
+def echoes_prompt(messages: list[dict[str, Any]], min_chars: int = 16) -> bool:
+    """Whether the first model message starts by repeating the message before it (at least
+    ``min_chars`` of it, whitespace aside): what a model served without a generation prompt does."""
+    for i, m in enumerate(messages):
+        if m.get("role") == "assistant":
+            if i == 0:
+                return False
+            before = " ".join(str(messages[i - 1].get("content", "")).split())
+            said = " ".join(str(m.get("content", "")).split())
+            head = before[:200]
+            return len(head) >= min_chars and said.startswith(head)
+    return False
 
 
 def effective_max_turns(env: Any, asked: int | None) -> int:
@@ -390,4 +422,4 @@ def _close_env(env: Any) -> None:
 
 
 __all__ = ["evaluate", "aevaluate", "EvalRun", "EvalInterrupted", "make_env", "default_output", "effective_max_turns",
-           "distinct_task_indices"]
+           "distinct_task_indices", "echoes_prompt"]

@@ -105,3 +105,90 @@ def test_cli_eval_with_a_wrong_case_id_is_one_line_with_exit_2(capsys, monkeypat
         main.run()
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and err.count("\n") == 0 and "did you mean 'rlvr/Math-v0'" in err
+
+
+# ---------------------------------------------------------------- served-model diagnostics
+
+def test_completions_that_repeat_the_prompt_get_a_warning(tmp_path):
+    def echo(messages):
+        return messages[-1]["content"] + " and then some more text"
+
+    report = evaluate("test/Words-v0", echo, n=4, output=tmp_path / "r.jsonl")
+    [warning] = report.warnings
+    assert "4 of 4 completions start by repeating the prompt" in warning and "generation prompt" in warning
+    assert json.loads((tmp_path / "summary.json").read_text())["warnings"] == [warning]
+    assert not evaluate("test/Words-v0", echo_word, n=4).warnings
+
+
+class LongPrompts:
+    """A policy that reports exact token counts and a small served context."""
+
+    spec = "test:long-prompts"
+    context_length = 8
+
+    async def astart(self):
+        pass
+
+    async def aclose(self):
+        pass
+
+    async def complete(self, messages, sampling, *, task=None):
+        from rlvr.envs.evaluation import Completion
+
+        return Completion("w0", prompt_tokens=40, completion_tokens=1, estimated=False)
+
+
+def test_prompts_longer_than_the_served_context_get_a_warning():
+    from rlvr.envs.evaluation.policies.base import Policy
+
+    policy = type("LongPromptPolicy", (LongPrompts, Policy), {})()
+    report = evaluate("test/Words-v0", policy, n=3)
+    [warning] = report.warnings
+    assert "3 of 3 episodes sent prompts longer than the served model's context of 8 tokens (up to 40)" in warning
+
+
+def test_the_openai_policy_reads_the_served_context_from_models_or_a_local_model_dir(tmp_path):
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from rlvr.envs.evaluation import OpenAIPolicy
+
+    class Models(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"data": [{"id": "m", "max_model_len": 2048}]}).encode()
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    local = tmp_path / "model"
+    local.mkdir()
+    (local / "config.json").write_text(json.dumps({"max_position_embeddings": 512}))
+
+    async def context(model):
+        p = OpenAIPolicy(f"http://127.0.0.1:{server.server_address[1]}/v1", model)
+        await p.astart()
+        await p.aclose()
+        return p.context_length
+
+    try:
+        assert asyncio.run(context("m")) == 2048
+        assert asyncio.run(context(str(local))) == 512
+        assert asyncio.run(context("unknown")) is None
+    finally:
+        server.shutdown()
+
+
+def test_echo_detection_needs_a_real_repeat():
+    from rlvr.envs.evaluation.runner import echoes_prompt
+
+    user = {"role": "user", "content": "What is  2 + 2? Answer with a number."}
+    assert echoes_prompt([user, {"role": "assistant", "content": "What is 2 + 2? Answer with a number. 4"}])
+    assert not echoes_prompt([user, {"role": "assistant", "content": "4"}])
+    assert not echoes_prompt([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi there"}])

@@ -18,9 +18,11 @@ retries (e.g. a 400 for a conversation longer than the context) fails only that 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -81,6 +83,8 @@ class OpenAIPolicy(Policy):
         self.max_body_bytes = max_body_bytes
         self.spec = f"openai:{self.base_url}#{model}"
         self._client: Any = None
+        #: the served model's context in tokens when the server (or a local model directory) says it.
+        self.context_length: int | None = None
 
     async def astart(self) -> None:
         import httpx
@@ -92,6 +96,28 @@ class OpenAIPolicy(Policy):
             timeout=httpx.Timeout(self.request_timeout, connect=min(10.0, self.request_timeout)),
             limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
         )
+        self.context_length = await self._served_context_length()
+
+    async def _served_context_length(self) -> int | None:
+        """The model's context, best effort: ``/models`` fields (vLLM's ``max_model_len`` and kin), else
+        ``max_position_embeddings`` of a local model directory (``transformers serve PATH``)."""
+        try:
+            reply = await bounded_request(self._client, "GET", "models", timeout=min(10.0, self.request_timeout),
+                                          max_body_bytes=1 << 20)
+            listed = reply.json().get("data", []) if reply.status_code == 200 else []
+            for entry in listed if isinstance(listed, list) else []:
+                if isinstance(entry, Mapping) and entry.get("id") == self.model:
+                    for key in ("max_model_len", "context_length", "max_context_length", "context_window"):
+                        if isinstance(entry.get(key), int) and entry[key] > 0:
+                            return int(entry[key])
+        except Exception:  # a hint only: servers without /models are fine
+            pass
+        try:
+            config = json.loads((Path(self.model) / "config.json").read_text(encoding="utf-8"))
+            value = config.get("max_position_embeddings")
+            return int(value) if isinstance(value, int) and value > 0 else None
+        except (OSError, ValueError, AttributeError):
+            return None
 
     async def aclose(self) -> None:
         if self._client is not None:
