@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 #: Modules in load order (each imports only earlier ones).
-MODULES = ("frames", "linux", "strategies", "step", "server")
+MODULES = ("frames", "linux", "seccomp", "strategies", "step", "server")
 PACKAGE = "rlvr_zygote"
 
 # Loads the shipped modules as the package ``rlvr_zygote`` and starts the server.

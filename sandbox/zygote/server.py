@@ -22,7 +22,7 @@ import select
 import signal
 import sys
 
-from . import linux
+from . import linux, seccomp
 from .frames import decode_frame, encode_frame, fd_reader, write_all
 from .step import record_hard_limits, run_step
 from .strategies import STRATEGIES, Strategy
@@ -169,9 +169,9 @@ def main(cfg: dict) -> None:
             strategy = STRATEGIES[cfg["strategy"]](cfg)
     # The seccomp filter goes on the zygote itself, once: every runner, supervisor and program
     # inherits it (nothing of ours needs what it denies), and no run pays for compiling it.
-    if linux.prepare_seccomp():
+    if seccomp.prepare_seccomp():
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-        linux.install_seccomp()
+        seccomp.install_seccomp()
     import gc
 
     gc.collect()
