@@ -78,3 +78,48 @@ def test_progress_bar_shows_samples_per_second_and_staleness_when_asynchronous()
     assert bar._describe() == "RL | reward 0.250 | 41.3 samples/s | staleness 1.50"
     bar.on_train_end(None, _State(), None)
     assert "41.3 samples/s | staleness 1.50" in console.file.getvalue()
+
+
+@pytest.mark.slow
+def test_asynchronous_orders_replace_retired_tasks_k_plus_one_steps_after_their_retirement(tmp_path):
+    """k = 2: step t's orders go out when step t-3 is done, so a task retired at step s is replaced from s + 3 on."""
+    from rlvr.trainer.rollout.runner import make_env
+    from rlvr.trainer.rollout.retirement import Retirement
+    from rlvr.trainer.rollout.tasks import TaskKey, task_fingerprint, train_keys
+    from rlvr.trainer.run.config import EnvConfig
+    from rlvr.trainer.tiny import TinyModelConfig
+    from rlvr.trainer.trl.async_rollouts import AsyncEnvRollouts, PushWeights
+    from rlvr.trainer.trl.config import RLVRConfig
+    from rlvr.trainer.trl.rollout_func import build_train_dataset, make_env_reward
+
+    entries = [EnvConfig("rlvr/Arithmetic-v0", kwargs={"difficulty": 2, "system_prompt": ""})]
+    env = make_env(entries[0])
+
+    def fingerprint(key: TaskKey) -> str:
+        return task_fingerprint(*env.reset(seed=key.seed))
+
+    keys = train_keys(entries, 10, seed=0)  # 5 steps x 2 prompts, in this order (no shuffle)
+    seen: dict[int, list[str]] = {}
+    rollouts = AsyncEnvRollouts(entries, max_new_tokens=4, max_completion_length=4, max_off_policy_steps=2,
+                                generator_threads=1, sink=lambda step, eps, all_keys: seen.setdefault(step, all_keys))
+    rollouts.retirement = Retirement(1.0, fingerprint, path=tmp_path / "retired.jsonl")
+    for k in (keys[0], keys[6]):  # trained at steps 1 and 4; both retired "at step 0"
+        rollouts.retirement.retired[fingerprint(k)] = 0
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, TinyModelConfig(hidden_size=32, intermediate_size=64, max_position_embeddings=256))
+    args = RLVRConfig(output_dir=str(tmp_path), algorithm="scalerl", per_device_train_batch_size=8, num_generations=4,
+                      max_completion_length=4, max_steps=5, learning_rate=1e-3, use_cpu=True, report_to="none",
+                      logging_steps=1, save_strategy="no", disable_tqdm=True, shuffle_dataset=False)
+    trainer = RLVRTrainer(model, reward_funcs=[make_env_reward(rollouts)], args=args,
+                          train_dataset=build_train_dataset(keys), processing_class=tok, rollout_func=rollouts,
+                          callbacks=[PushWeights(rollouts)])
+    try:
+        trainer.train()
+    finally:
+        rollouts.close()
+        env.close()
+    assert sorted(seen) == [1, 2, 3, 4, 5]
+    assert str(keys[0]) in seen[1]  # step 1's orders went out before anything could be retired
+    assert str(keys[6]) not in seen[4] and str(keys[7]) in seen[4]
+    [spare] = set(seen[4]) - {str(keys[7])}
+    assert TaskKey.parse(spare).seed >= 1 << 39 and fingerprint(TaskKey.parse(spare)) != fingerprint(keys[6])
