@@ -234,15 +234,16 @@ def test_against_a_real_transformers_serve_process(tmp_path):
     port = free_port()
     exe = Path(sys.executable).with_name("transformers")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    log = (tmp_path / "serve.log").open("wb")  # a file, not a pipe: an unread pipe fills up and stalls the server
     proc = subprocess.Popen([str(exe), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.DEVNULL, stderr=log, env=env)
     try:
         import httpx
 
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {proc.stderr.read().decode()[-2000:]}")
+                pytest.fail(f"transformers serve exited: {(tmp_path / 'serve.log').read_text(errors='replace')[-2000:]}")
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                     break
@@ -260,3 +261,4 @@ def test_against_a_real_transformers_serve_process(tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
