@@ -1,11 +1,13 @@
 """Containment strategies: how one run is isolated from the next and cleaned up after.
 
-``pidns`` (bwrap): the runner makes new mount, pid and IPC namespaces and one fresh tmpfs
-    bound on /work, /tmp and /dev/shm; the supervisor is pid 1 of the new pid namespace, so
-    "kill everything left" is ``kill(-1)`` and the kernel frees the tmpfs when the run ends.
-``uid`` (root without namespaces: Docker workers, local as root): the program runs as a uid
-    that nothing else uses; afterwards every process of that uid is killed and its files in
-    the shared temp dirs deleted.
+``pidns`` (bwrap, Docker, local as root): the runner makes new mount, pid and IPC namespaces
+    and one fresh tmpfs bound on every writable place; the supervisor is pid 1 of the new pid
+    namespace, so "kill everything left" is ``kill(-1)`` and the kernel frees the tmpfs when
+    the run ends; the run's network namespace holds nothing an earlier run left. As real root
+    (Docker, local) the program also runs as a uid of its own.
+``uid`` (root where namespaces are refused: Docker under AppArmor, local in some containers):
+    the program runs as a uid that nothing else uses; afterwards every process of that uid is
+    killed and its files in the shared temp dirs deleted, at any depth.
 ``pgroup`` (local, not root): own session under a child subreaper. Weakest: same uid as you.
 """
 
