@@ -12,7 +12,8 @@ finishes). Timings on a shared machine are noisy; the
 ratio ``speedup_vs_sync`` is measured in the same run::
 
     python benchmarks/bench_async.py                      # 3 seeds, k = 1 2 4, 100 steps, CPU
-    python benchmarks/bench_async.py --seeds 0 --steps 30  # a quick look
+    python benchmarks/bench_async.py --quick              # smoke run: seed 0, 10 steps, 300 SFT steps,
+                                                          # 50 held-out tasks (minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def run_setting(base: Path, start: Path, seed: int, k: int, steps: int, device: str) -> dict[str, Any]:
+def run_setting(base: Path, start: Path, seed: int, k: int, steps: int, device: str,
+                eval_tasks: int = 200) -> dict[str, Any]:
     from rlvr.trainer.demo import demo_config
     from rlvr.trainer.run.train import run_training
 
     out = base / f"seed{seed}_k{k}"
     cfg = demo_config(str(out), seed, device, **{
         "model.name_or_path": str(start), "sft.steps": 0, "optim.max_steps": steps, "eval.before": False,
+        "eval.num_tasks": eval_tasks, "eval.greedy": False,
         "eval.every_steps": 0, "generation.max_off_policy_steps": k, "checkpoint.save_steps": 0,
         "checkpoint.save_final_model": False, "logging.progress": False, "logging.logging_steps": 1,
         "logging.sample_rollouts": 0,
@@ -72,8 +75,9 @@ def run_setting(base: Path, start: Path, seed: int, k: int, steps: int, device: 
     }
 
 
-def warm_start(base: Path, seed: int, device: str) -> Path:
-    """The demo's SFT warm-up for ``seed`` (one RL step rides along; only the start policy is kept)."""
+def warm_start(base: Path, seed: int, device: str, sft_steps: int | None = None) -> Path:
+    """The demo's SFT warm-up for ``seed``, run once and shared by every setting (one RL step rides
+    along; only the start policy is kept). ``sft_steps`` fixes its length (no early stop)."""
     from rlvr.trainer.demo import demo_config
     from rlvr.trainer.run.train import run_training
 
@@ -81,6 +85,7 @@ def warm_start(base: Path, seed: int, device: str) -> Path:
     cfg = demo_config(str(out), seed, device, **{
         "optim.max_steps": 1, "eval.before": False, "eval.after": False, "eval.every_steps": 0,
         "checkpoint.save_steps": 0, "checkpoint.save_final_model": False, "logging.progress": False,
+        **({"sft.steps": sft_steps, "sft.min_steps": sft_steps} if sft_steps else {}),  # no early stop before it
     })
     run_training(cfg)
     return out / "start_policy"
@@ -92,17 +97,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--eval-tasks", type=int, default=200, help="Held-out tasks (4 samples each) after RL.")
+    p.add_argument("--quick", action="store_true",
+                   help="Smoke run: seed 0, 10 steps, a fixed 300-step SFT warm-up, 50 held-out tasks.")
     p.add_argument("--out", default=None, help="Keep the runs here (default: a temporary folder).")
     a = p.parse_args(argv)
+    sft_steps = None
+    if a.quick:
+        a.seeds, a.steps, a.eval_tasks, sft_steps = [0], 10, 50, 300
     logging.basicConfig(level=logging.WARNING)
     tmp = tempfile.TemporaryDirectory(prefix="bench_async_") if a.out is None else None
     base = Path(a.out or tmp.name)
     base.mkdir(parents=True, exist_ok=True)
     results: dict[int, list[dict[str, Any]]] = {k: [] for k in [0, *a.ks]}
     for seed in a.seeds:
-        start = warm_start(base, seed, a.device)
+        start = warm_start(base, seed, a.device, sft_steps)
         for k in results:
-            results[k].append(run_setting(base, start, seed, k, a.steps, a.device))
+            results[k].append(run_setting(base, start, seed, k, a.steps, a.device, a.eval_tasks))
             print(json.dumps({"bench": "async", "run": True, "seed": seed, "max_off_policy_steps": k,
                               **{key: (round(v, 4) if isinstance(v, float) else v) for key, v in results[k][-1].items()}}),
                   file=sys.stderr, flush=True)
@@ -115,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         line = {
             "bench": "async", "setting": "sync" if k == 0 else f"k={k}", "max_off_policy_steps": k,
             "seeds": a.seeds, "steps": a.steps, "samples": runs[0]["samples"], "device": a.device,
+            "quick": a.quick, "eval_tasks": a.eval_tasks,
             "wall_s_per_100_steps": round(avg("rl_s") * 100 / a.steps, 2),
             "samples_per_s": avg("samples_per_s"), "steady_samples_per_s": avg("steady_samples_per_s"),
             "speedup_vs_sync": round(avg("samples_per_s") / avg("samples_per_s", sync), 3),
