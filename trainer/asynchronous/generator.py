@@ -46,6 +46,9 @@ class GeneratorSpec:
     threads: int = 1
     seed: int = 0
     parent_pid: int = 0
+    # The trainer computes head logits in float32 over half-precision weights (TRL's
+    # cast_lm_head_to_fp32): the generator must too, or its behaviour log-probs differ from the trainer's.
+    fp32_lm_head: bool = False
 
 
 @dataclass
@@ -95,12 +98,42 @@ def generator_main(spec: GeneratorSpec, weights: Any, orders: Any, results: Any,
             time.sleep(0.2)  # let the queue's feeder thread flush
 
 
+def body_dtype(tensors: dict[str, Any]) -> Any:
+    """The dtype most of the shared weights have (an FP32 head, tied or not, does not decide it)."""
+    from collections import Counter
+
+    counts = Counter(t.dtype for t in tensors.values())
+    return counts.most_common(1)[0][0]
+
+
+def cast_lm_head_to_fp32(model: Any) -> None:
+    """Keep ``model``'s LM head in float32 and compute its logits in float32, as TRL's
+    ``cast_lm_head_to_fp32`` does to the trainer's policy; a tied input embedding keeps returning
+    the body's dtype."""
+    import torch
+
+    head = model.get_output_embeddings()
+    if head is None or head.weight.dtype == torch.float32:
+        return
+    original = head.weight.dtype
+    head.float()
+
+    def forward(hidden: torch.Tensor) -> torch.Tensor:
+        bias = None if head.bias is None else head.bias.float()
+        return torch.nn.functional.linear(hidden.float(), head.weight.float(), bias)
+
+    head.forward = forward
+    if getattr(model.config, "tie_word_embeddings", False):
+        model.get_input_embeddings().register_forward_hook(lambda module, args, out: out.to(original))
+
+
 def _build_model(spec: GeneratorSpec, weights: Any) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    dtype = next(iter(weights.tensors.values())).dtype
-    model = AutoModelForCausalLM.from_config(spec.model_config, dtype=dtype)
+    model = AutoModelForCausalLM.from_config(spec.model_config, dtype=body_dtype(weights.tensors))
+    if spec.fp32_lm_head:
+        cast_lm_head_to_fp32(model)
     if spec.generation_config is not None:
         model.generation_config = spec.generation_config
     model.requires_grad_(False)
@@ -162,4 +195,4 @@ def _serve(spec: GeneratorSpec, weights: Any, orders: Any, results: Any, stop: A
         backend.release()
 
 
-__all__ = ["GeneratorSpec", "Order", "Produced", "Failure", "generator_main"]
+__all__ = ["GeneratorSpec", "Order", "Produced", "Failure", "generator_main", "cast_lm_head_to_fp32", "body_dtype"]

@@ -85,6 +85,7 @@ class AsyncEnvRollouts(EnvRollouts):
                 max_completion_length=self.max_completion_length, max_turns=self.max_turns,
                 env_workers=self.env_workers, max_batch=max(1, len(prompts)),
                 max_seq_len=256 + self.max_completion_length + 64, threads=threads, seed=int(trainer.args.seed),
+                fp32_lm_head=bool(getattr(trainer.args, "cast_lm_head_to_fp32", False)),
             )
             if str(next(model.parameters()).device) == "cpu":
                 torch.set_num_threads(max(1, cores - threads))  # the generator has the other cores
