@@ -26,6 +26,7 @@ from rlvr.envs.sources.base import TaskSource
 from rlvr.envs.spaces import ROLES, ChatMessages, UnicodeText
 from rlvr.envs.task import Message, Task
 from rlvr.errors import ConfigError
+from rlvr.validate import positive_int
 from rlvr.verifiers import STATUSES
 
 MAX_CONTENT_CHARS = 1_000_000
@@ -123,8 +124,7 @@ class TextEnv(gym.Env[list, str]):
     ) -> None:
         if not isinstance(tasks, TaskSource):
             raise ConfigError("tasks", f"expected a TaskSource, got {type(tasks).__name__}")
-        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
-            raise ConfigError("max_turns", f"must be a positive integer, got {max_turns!r}")
+        positive_int("max_turns", max_turns)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError("render_mode", f"{render_mode!r} is not supported", f"choose from {self.metadata['render_modes']}")
         self.tasks = tasks

@@ -34,6 +34,7 @@ from rlvr.envs.core import TextEnv
 from rlvr.envs.registry import make
 from rlvr.envs.task import Task
 from rlvr.errors import ConfigError
+from rlvr.validate import positive_int
 from rlvr.verifiers.base import completion_text
 
 RewardFunc = Callable[..., list]
@@ -72,8 +73,7 @@ def to_dataset(env_id: str, n: int, seed: int = 0, **env_kwargs: Any) -> Any:
         from rlvr.errors import DependencyError
 
         raise DependencyError("datasets", "train") from None
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError("n", f"must be a positive integer, got {n!r}")
+    positive_int("n", n)
     env = _single_turn_env(env_id, env_kwargs)
     rows: dict[str, list] = {"prompt": [], "reference": [], "metadata": [], "task_prompt": [], "task_id": [], "env_id": []}
     try:

@@ -64,6 +64,7 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from rlvr.errors import ConfigError
+from rlvr.validate import positive_int
 from rlvr.verifiers.base import DEFAULT_TIMEOUT_S, Verifier
 from rlvr.verifiers.extract import all_boxed, check_order, extract
 from rlvr.verifiers.math_normalize import compact, normalize
@@ -203,8 +204,8 @@ class MathVerifier(Verifier):
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigError("timeout", f"must be > 0 seconds, got {timeout!r}", "e.g. timeout=10")
         self.timeout = float(timeout)
-        if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise ConfigError("workers", f"must be a positive integer, got {workers!r}", "e.g. workers=4")
+        if workers is not None:
+            positive_int("workers", workers, fix="e.g. workers=4")
         self.workers = workers
 
     # ----------------------------------------------------------------- the two paths

@@ -38,6 +38,7 @@ from rlvr.envs.core import MAX_CONTENT_CHARS
 from rlvr.envs.rewards import Component, Rubric
 from rlvr.envs.spaces import ROLES, ChatMessages, UnicodeText
 from rlvr.errors import ConfigError, DependencyError, RlvrError
+from rlvr.validate import positive_int, positive_number
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +126,8 @@ class OpenEnvEnv(gym.Env[list, str]):
         render_mode: str | None = None,
     ) -> None:
         self.url = normalize_url(url)
-        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
-            raise ConfigError("max_turns", f"must be a positive integer, got {max_turns!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (0 < timeout < math.inf):
-            raise ConfigError("timeout", f"must be a positive number of seconds, got {timeout!r}")
+        positive_int("max_turns", max_turns)
+        positive_number("timeout", timeout, upper=1e9)
         if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int) or max_message_bytes < 1024:
             raise ConfigError("max_message_bytes", f"must be an integer >= 1024, got {max_message_bytes!r}")
         for name, value in (("action_field", action_field), ("observation_field", observation_field), ("system_prompt", system_prompt)):

@@ -39,6 +39,7 @@ from rlvr.envs.single_turn import SingleTurnEnv, format_component
 from rlvr.envs.sources.base import TaskSource
 from rlvr.envs.task import Task
 from rlvr.errors import ConfigError, DependencyError
+from rlvr.validate import positive_int
 from rlvr.verifiers.base import Verifier
 from rlvr.verifiers.extract import answer_tag
 from rlvr.verifiers.score import Score
@@ -117,8 +118,7 @@ def build_config(name: str, config: Mapping[str, Any] | None, seed: int, size: i
         else:
             if name not in factory.CURRICULA:
                 raise ConfigError("difficulty", f"reasoning-gym dataset {name!r} has no curriculum", "leave difficulty out and set its config")
-            if isinstance(difficulty, bool) or not isinstance(difficulty, int) or difficulty < 1:
-                raise ConfigError("difficulty", f"must be an integer >= 1, got {difficulty!r}")
+            positive_int("difficulty", difficulty)
             curriculum = factory.create_curriculum(name)
             curriculum.set_global_level(difficulty - 1)
             cfg = curriculum.generate_configuration(args)

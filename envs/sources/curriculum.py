@@ -13,6 +13,7 @@ from rlvr.envs.sources.base import TaskSource
 from rlvr.envs.sources.procedural import ProceduralSource
 from rlvr.envs.task import Task
 from rlvr.errors import ConfigError
+from rlvr.validate import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,7 @@ class Curriculum(TaskSource):
             self.max_level = len(levels)
         if isinstance(start, bool) or not isinstance(start, int) or not 1 <= start <= self.max_level:
             raise ConfigError("start", f"must be a level from 1 to {self.max_level}, got {start!r}")
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ConfigError("window", f"must be a positive integer, got {window!r}")
+        positive_int("window", window)
         if not 0.0 < raise_at <= 1.0:
             raise ConfigError("raise_at", f"must be in (0, 1], got {raise_at!r}")
         if lower_at is not None and not 0.0 <= lower_at < raise_at:

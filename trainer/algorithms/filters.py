@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from rlvr.errors import ConfigError
+from rlvr.validate import positive_int
 from rlvr.trainer.algorithms.tensor_ops import as_mask
 
 
@@ -46,8 +47,7 @@ def overlong_penalty(lengths: Tensor, max_length: int, buffer_length: int, facto
     buffer_length`` inside the buffer (falling linearly to ``-factor``), ``-factor`` beyond
     ``max_length``. Add it to the task reward.
     """
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0:
-        raise ConfigError("overlong_max_length", f"must be a positive integer, got {max_length!r}")
+    positive_int("overlong_max_length", max_length)
     if isinstance(buffer_length, bool) or not isinstance(buffer_length, int) or not 0 < buffer_length <= max_length:
         raise ConfigError(
             "overlong_buffer",

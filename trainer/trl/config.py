@@ -27,6 +27,7 @@ from typing import Any
 from trl import GRPOConfig
 
 from rlvr.errors import ConfigError
+from rlvr.validate import positive_int
 from rlvr.trainer.algorithms import PRESETS, AlgorithmConfig, preset
 from rlvr.trainer.trl.engine import MAX_DEFAULT_SLOTS, engine_sampling_params
 
@@ -196,11 +197,10 @@ class RLVRConfig(GRPOConfig):
                 )
 
     def _check_fast_paths(self) -> None:
-        if self.rollout_engine_slots is not None and self.rollout_engine_slots < 1:
-            raise ConfigError("rollout_engine_slots", f"must be >= 1, got {self.rollout_engine_slots}",
-                              "leave it None to size the engine from the generation batch")
-        if self.logprob_batch_tokens < 1:
-            raise ConfigError("logprob_batch_tokens", f"must be >= 1, got {self.logprob_batch_tokens}")
+        if self.rollout_engine_slots is not None:
+            positive_int("rollout_engine_slots", self.rollout_engine_slots,
+                         fix="leave it None to size the engine from the generation batch")
+        positive_int("logprob_batch_tokens", self.logprob_batch_tokens)
         if self.rollout_engine is not True:
             return
         for name, what in (("use_vllm", "vLLM"), ("use_transformers_continuous_batching", "transformers' generate_batch")):
@@ -211,8 +211,7 @@ class RLVRConfig(GRPOConfig):
 
     def _check_algorithm_fits(self) -> None:
         cfg, g = self.algorithm_config, self.num_generations
-        if self.dynamic_sampling_max_rounds < 1:
-            raise ConfigError("dynamic_sampling_max_rounds", f"must be >= 1, got {self.dynamic_sampling_max_rounds}")
+        positive_int("dynamic_sampling_max_rounds", self.dynamic_sampling_max_rounds)
         if self.value_learning_rate is not None and self.value_learning_rate <= 0:
             raise ConfigError("value_learning_rate", f"must be > 0, got {self.value_learning_rate}")
         local_rows = self.per_device_train_batch_size * self.steps_per_generation

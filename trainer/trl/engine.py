@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from rlvr.errors import ConfigError, InputError
+from rlvr.validate import positive_int
 from rlvr.trainer.engine import RolloutEngine, SamplingParams
 from rlvr.trainer.engine.arch import inspect_model
 from rlvr.trainer.trl.sampling import sampling_params_from_trl
@@ -98,8 +99,7 @@ class TrainerEngine:
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, slots: int, dtype: torch.dtype) -> None:
-        if slots < 1:
-            raise ConfigError("rollout_engine_slots", f"must be >= 1, got {slots}")
+        positive_int("rollout_engine_slots", slots)
         self.model = model
         self.tokenizer = tokenizer
         self.slots = int(slots)

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from rlvr.errors import ConfigError, DependencyError, InputError
+from rlvr.validate import positive_int
 
 # Vocabulary columns per head tile (TRL's default): a 4096 x 32768 tile is 512 MiB in fp32.
 DEFAULT_VOCAB_CHUNK = 32768
@@ -64,8 +65,7 @@ def chunked_logprobs(
     """
     if temperature <= 0:
         raise ConfigError("temperature", f"must be > 0, got {temperature}")
-    if vocab_chunk < 1:
-        raise ConfigError("vocab_chunk", f"must be >= 1, got {vocab_chunk}")
+    positive_int("vocab_chunk", vocab_chunk)
     if hidden.dim() != 2 or targets.shape != hidden.shape[:1]:
         raise InputError(f"hidden must be [N, H] and targets [N], got {tuple(hidden.shape)} and "
                          f"{tuple(targets.shape)}")
@@ -121,8 +121,7 @@ def sequence_logprobs(
         if not 1 <= start <= len(seq):
             raise InputError(f"sequence {i}: start {start} must be in [1, {len(seq)}] (a scored token needs a "
                              "token before it)")
-    if max_batch_tokens < 1:
-        raise ConfigError("max_batch_tokens", f"must be >= 1, got {max_batch_tokens}")
+    positive_int("max_batch_tokens", max_batch_tokens)
     backbone = getattr(model, model.base_model_prefix)
     head = model.get_output_embeddings()
     device = head.weight.device
@@ -262,8 +261,7 @@ def bucketed_logprobs(
     looks ahead), so the backbone keeps its fastest attention kernel. ``single_forward`` puts all
     rows in one call (data-parallel wrappers expect one forward per backward).
     """
-    if max_batch_tokens < 1:
-        raise ConfigError("max_batch_tokens", f"must be >= 1, got {max_batch_tokens}")
+    positive_int("max_batch_tokens", max_batch_tokens)
     rows_total, width = batch.ids.size(0), batch.completion_width
     device = batch.ids.device
     lengths, prompt_lengths = batch.lengths.tolist(), batch.prompt_lengths.tolist()

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from rlvr.envs.generation import Completion, Message, SamplingParams, estimate_prompt_tokens, estimate_tokens
 from rlvr.errors import ConfigError, RlvrError
+from rlvr.validate import positive_int
 
 
 class PolicyError(RlvrError, RuntimeError):
@@ -43,8 +44,7 @@ class PolicyOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ConfigError("concurrency", f"must be >= 1, got {self.concurrency}")
+        positive_int("concurrency", self.concurrency)
         if not self.request_timeout > 0:
             raise ConfigError("request_timeout", f"must be > 0 seconds, got {self.request_timeout}")
         if self.max_retries < 0:
