@@ -7,7 +7,6 @@ stop every worker process at once); ``--resume`` continues an interrupted output
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import signal
 import time
@@ -18,6 +17,7 @@ from typing import Any, Iterator, List, Optional
 import typer
 
 from rlvr.errors import ConfigError, InputError
+from rlvr.registry import did_you_mean
 
 CHUNK = 512
 
@@ -38,8 +38,8 @@ def check_options(name: str, cls: type, options: dict[str, Any]) -> None:
     known = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
     for key in options:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            near = did_you_mean(key, known)
+            hint = f"did you mean '{near}'? " if near else ""
             raise ConfigError(f"-O {key}", f"verifier {name!r} has no option {key!r}", f"{hint}its options: {', '.join(known) or 'none'}")
 
 

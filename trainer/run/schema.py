@@ -10,12 +10,12 @@ errors must read like the rest of rlvr's, which neither library phrases that way
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
 from rlvr.errors import ConfigError
+from rlvr.registry import did_you_mean
 
 def _type_name(tp: Any) -> str:
     if get_origin(tp) is Literal:
@@ -29,8 +29,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
-            near = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
+            near = did_you_mean(str(value), [str(a) for a in allowed])
+            hint = f"did you mean {near!r}? " if near else ""
             raise ConfigError(path, f"{value!r} is not allowed", f"{hint}allowed: {', '.join(map(str, allowed))}")
         return value
     if origin in (Union, types.UnionType):
@@ -97,8 +97,8 @@ def build(cls: type, data: Any, path: str = "") -> Any:
     for key, value in data.items():
         where = f"{path}.{key}" if path else str(key)
         if key not in names:
-            near = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
+            near = did_you_mean(str(key), names)
+            hint = f"did you mean {near!r}? " if near else ""
             raise ConfigError(where, "unknown field", f"{hint}allowed: {', '.join(names)}")
         kwargs[key] = _coerce(value, hints[key], where)
     return cls(**kwargs)
