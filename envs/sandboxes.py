@@ -34,9 +34,7 @@ def as_limits(limits: Any, **defaults: Any) -> Any:
     """``limits`` (a Limits, a dict of its fields, or None) with ``defaults`` for unset fields."""
     from rlvr.sandbox import Limits
 
-    if isinstance(limits, Limits):
-        return limits
-    return Limits.from_dict({**defaults, **dict(limits or {})})
+    return Limits.coerce(limits, **defaults)
 
 
 __all__ = ["shared_sandbox", "as_limits"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
 from typing import Any
 
 from rlvr.errors import ConfigError
@@ -103,6 +104,19 @@ class Limits:
     def from_dict(cls, data: dict[str, Any]) -> "Limits":
         """Build from a plain mapping (a config file's ``limits:`` section)."""
         return cls().replace(**dict(data))
+
+    @classmethod
+    def coerce(cls, limits: "Limits | Mapping[str, Any] | None", **defaults: Any) -> "Limits":
+        """``limits`` as a ``Limits``: itself, a mapping of fields (over ``defaults``), or None
+        (``defaults`` alone); anything else is a ConfigError. The one conversion every room uses."""
+        if isinstance(limits, cls):
+            return limits
+        if limits is None:
+            return cls().replace(**defaults) if defaults else cls()
+        if isinstance(limits, Mapping):
+            return cls().replace(**{**defaults, **dict(limits)})
+        raise ConfigError("limits", f"must be a Limits or a dict of its fields, got {type(limits).__name__}",
+                          "e.g. limits={'time_limit_s': 5, 'memory_mb': 256}")
 
     @classmethod
     def describe(cls) -> dict[str, str]:

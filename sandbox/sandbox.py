@@ -70,7 +70,7 @@ class Sandbox:
     """
 
     def __init__(self, backend: str = "auto", limits: Limits | dict | None = None, *, concurrency: int | None = None, **options: Any) -> None:
-        self.limits = _as_limits(limits)
+        self.limits = Limits.coerce(limits)
         if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1):
             raise ConfigError("concurrency", f"must be a whole number >= 1, got {concurrency!r}")
         if not isinstance(backend, str):
@@ -103,7 +103,7 @@ class Sandbox:
             raise ConfigError("program", f"must be a Program, got {type(program).__name__}")
         if os.getpid() != self._pid:
             raise SandboxError("this Sandbox was created in another process (before a fork): create one in each process")
-        lim = self.limits if limits is None else _as_limits(limits)
+        lim = self.limits if limits is None else Limits.coerce(limits)
         if lim is not self.limits:
             self._backend.check_limits(lim)
         lang = get_language(program.language)
@@ -231,16 +231,6 @@ def _shutdown(pool: WorkerPool, backend: Any, owner_pid: int) -> None:
         return
     pool.close()
     backend.close()
-
-
-def _as_limits(limits: Limits | dict | None) -> Limits:
-    if limits is None:
-        return Limits()
-    if isinstance(limits, Limits):
-        return limits
-    if isinstance(limits, dict):
-        return Limits.from_dict(limits)
-    raise ConfigError("limits", f"must be a Limits or a dict, got {type(limits).__name__}")
 
 
 def _as_program(item: Item, index: int) -> Program:

@@ -404,14 +404,7 @@ def _language(field: str, value: Any) -> str:
 
 
 def _limits(limits: Limits | Mapping[str, Any] | None, time_limit_s: float | None, memory_mb: int | None) -> Limits:
-    if limits is None:
-        base = Limits(time_limit_s=DEFAULT_TIME_LIMIT_S)
-    elif isinstance(limits, Limits):
-        base = limits
-    elif isinstance(limits, Mapping):
-        base = Limits(time_limit_s=DEFAULT_TIME_LIMIT_S).replace(**dict(limits))
-    else:
-        raise ConfigError("limits", f"must be a dict of sandbox limits or a Limits, got {type(limits).__name__}", "e.g. limits={'max_processes': 16}")
+    base = Limits.coerce(limits, time_limit_s=DEFAULT_TIME_LIMIT_S)
     changes = {k: v for k, v in (("time_limit_s", time_limit_s), ("memory_mb", memory_mb)) if v is not None}
     return base.replace(**changes) if changes else base
 
