@@ -94,10 +94,17 @@ class GenerationConfig:
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature for training rollouts."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling; 1.0 keeps exact log-probs."})
     top_k: int = field(default=0, metadata={"help": "Top-k sampling; 0 = off."})
-    backend: Literal["auto", "engine", "hf", "vllm"] = field(
+    backend: Literal["auto", "engine", "hf", "vllm", "policy"] = field(
         default="auto",
         metadata={"help": "'engine' = rlvr RolloutEngine (static KV cache), 'hf' = model.generate, 'auto' = engine "
-                          "if present, 'vllm' = a `vllm serve` server at vllm_url."},
+                          "if present, 'vllm' = a `vllm serve` server at vllm_url, 'policy' = the evaluation policy "
+                          "in generation.policy (its text re-tokenised; behaviour log-probs unknown)."},
+    )
+    policy: str = field(
+        default="",
+        metadata={"help": "With backend 'policy': an evaluation policy spec that plays the training episodes, e.g. "
+                          "python:my_module:answer or openai:http://localhost:8000/v1#MODEL. The loss uses the "
+                          "trainer's own log-probs; settings that read the sampler's are refused."},
     )
     vllm_url: str = field(
         default="", metadata={"help": "With backend 'vllm': the server's address, e.g. http://localhost:8000."}
@@ -298,6 +305,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if g.backend == "vllm" and not g.vllm_url:
         raise ConfigError("generation.vllm_url", "generation.backend is vllm but no server address is given",
                           "set generation.vllm_url, e.g. http://localhost:8000")
+    if g.policy and g.backend != "policy":
+        raise ConfigError("generation.policy", f"is set, but generation.backend is {g.backend!r}",
+                          "set generation.backend: policy to roll out with it, or remove generation.policy")
+    if g.backend == "policy" and not g.policy:
+        raise ConfigError("generation.policy", "generation.backend is policy but no policy is given",
+                          "set generation.policy, e.g. python:my_module:answer or openai:http://localhost:8000/v1#MODEL")
     if not cfg.environments:
         raise ConfigError("environments", "no environment given", "list at least one, e.g. [{id: rlvr/Arithmetic-v0}]")
     for i, env in enumerate(cfg.environments):

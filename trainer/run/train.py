@@ -72,6 +72,13 @@ def vllm_options(cfg: TrainConfig) -> Any:
     return VLLMOptions(g.vllm_url, g.vllm_sync_weights) if g.backend == "vllm" else None
 
 
+def model_backend(cfg: TrainConfig) -> str:
+    """The backend over the trainer's own model (evaluation, probes): ``auto`` when an evaluation
+    policy plays the training episodes (``generation.backend: policy``)."""
+    backend = cfg.generation.backend
+    return "auto" if backend == "policy" else backend
+
+
 def _world(cfg: TrainConfig, device: str) -> Any:
     from accelerate import PartialState
 
@@ -152,8 +159,13 @@ def check_config(cfg: TrainConfig) -> Any:
     from rlvr.trainer.asynchronous.checks import check_async, resolve_off_policy_steps
 
     g = cfg.generation
-    check_async(resolve_off_policy_steps(g.max_off_policy_steps, cfg.algorithm.preset, g.backend), cfg.algorithm.preset,
-                algo, g.backend)
+    if g.backend == "policy":
+        from rlvr.trainer.rollout.policy_runner import check_policy_rollouts
+
+        check_policy_rollouts(g.policy, algo, g.max_off_policy_steps)
+    else:
+        check_async(resolve_off_policy_steps(g.max_off_policy_steps, cfg.algorithm.preset, g.backend),
+                    cfg.algorithm.preset, algo, g.backend)
     if cfg.generation.backend == "vllm":
         from rlvr.trainer.rollout.vllm_backend import preflight
 
@@ -288,7 +300,7 @@ def run_training(
     if heldout and cfg.eval.before and eval_before is None:
         say(f"evaluating the starting policy on {len(heldout)} held-out tasks")
         t0 = time.perf_counter()
-        backend = make_backend(g.backend, model, tokenizer, max_batch=min(256, len(heldout) * cfg.eval.samples_per_task),
+        backend = make_backend(model_backend(cfg), model, tokenizer, max_batch=min(256, len(heldout) * cfg.eval.samples_per_task),
                                max_seq_len=512 + g.max_completion_length, vllm=vllm_options(cfg))
         runner = eval_runner(backend)
         eval_before = make_eval(runner)()
@@ -314,11 +326,12 @@ def run_training(
 
     from rlvr.trainer.asynchronous.checks import check_async, resolve_off_policy_steps
 
-    k = resolve_off_policy_steps(g.max_off_policy_steps, cfg.algorithm.preset, g.backend, world)
+    k = 0 if g.backend == "policy" else resolve_off_policy_steps(g.max_off_policy_steps, cfg.algorithm.preset,
+                                                                   g.backend, world)
     check_async(k, cfg.algorithm.preset, check_algorithm(cfg), g.backend, world)
     rollout_kwargs = dict(max_new_tokens=g.max_new_tokens, max_completion_length=g.max_completion_length,
                           max_turns=g.max_turns, env_workers=g.env_workers, backend=g.backend, vllm=vllm_options(cfg),
-                          sink=sink)
+                          sink=sink, policy=g.policy)
     if k:
         from rlvr.trainer.trl.async_rollouts import AsyncEnvRollouts
 
@@ -361,7 +374,7 @@ def run_training(
 
     trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar, not stdout
     if heldout and cfg.eval.every_steps:
-        periodic = eval_runner(trainer_backend(trainer, g.backend, max_batch=256, max_seq_len=512 + g.max_completion_length,
+        periodic = eval_runner(trainer_backend(trainer, model_backend(cfg), max_batch=256, max_seq_len=512 + g.max_completion_length,
                                              vllm=vllm_options(cfg)))
         trainer.add_callback(EvalCallback(cfg.eval.every_steps, make_eval(periodic), rundir,
                                           progress_cb.eval_result if progress_cb else None))
@@ -379,8 +392,8 @@ def run_training(
     if heldout and cfg.eval.after:
         say("evaluating the trained policy")
         t0 = time.perf_counter()
-        runner = eval_runner(rollouts.runner.backend if rollouts.runner is not None else
-                             trainer_backend(trainer, g.backend, max_batch=256, max_seq_len=512 + g.max_completion_length,
+        runner = eval_runner(rollouts.runner.backend if rollouts.runner is not None and g.backend != "policy" else
+                             trainer_backend(trainer, model_backend(cfg), max_batch=256, max_seq_len=512 + g.max_completion_length,
                                              vllm=vllm_options(cfg)))
         eval_after = make_eval(runner)()
         runner.close()
@@ -394,6 +407,10 @@ def run_training(
         retire_fp.close()
     if cfg.checkpoint.save_final_model:
         trainer.save_model(str(rundir.final))
+        if main:  # so that `transformers serve final/` answers with the reply alone (see run/serving.py)
+            from rlvr.trainer.run.serving import write_reply_template
+
+            write_reply_template(rundir.final, tokenizer, model.config.model_type, formatter.stop_ids)
     state.wait_for_everyone()
 
     wall = float(previous.get("wall_s", 0.0)) + (time.perf_counter() - t_start)
@@ -445,7 +462,7 @@ class _SFTProbe:
         g, s = cfg.generation, cfg.sft
         self.cfg, self.rank, self.world = cfg, rank, world
         self.step = 0
-        self.backend = make_backend(g.backend, model, tokenizer, max_batch=min(256, 2 * s.probe_tasks),
+        self.backend = make_backend(model_backend(cfg), model, tokenizer, max_batch=min(256, 2 * s.probe_tasks),
                                     max_seq_len=512 + g.max_completion_length, vllm=vllm_options(cfg),
                                     weights_version=lambda: self.step)
         self.runner = EnvRunner(entries, formatter, self.backend, max_new_tokens=g.max_new_tokens,

@@ -82,7 +82,10 @@ class EnvRollouts:
         entries: the training mixture (``TaskKey.env`` indexes it).
         max_new_tokens / max_completion_length / max_turns / env_workers: episode limits (see
             ``EnvRunner``).
-        backend: ``auto`` | ``engine`` | ``hf`` | ``vllm`` (with ``vllm``: the server options).
+        backend: ``auto`` | ``engine`` | ``hf`` | ``vllm`` (with ``vllm``: the server options), or
+            ``policy``: the evaluation policy ``policy`` plays the episodes (``PolicyRunner``; its
+            behaviour log-probs are unknown, so TRL gets ``logprobs=None``).
+        policy: with ``backend="policy"``, the policy spec (``python:module:fn``, ``openai:URL#MODEL``).
         chat_template: optional template override for the tokenizer.
         sink: called on the main process after each batch with ``(step, episodes, all_keys)``
             (sample rollouts, data-order records); ``all_keys`` are every rank's task keys.
@@ -100,6 +103,7 @@ class EnvRollouts:
         vllm: VLLMOptions | None = None,
         chat_template: str | None = None,
         sink: EpisodeSink | None = None,
+        policy: str = "",
     ) -> None:
         self.entries = list(entries)
         self.max_new_tokens = max_new_tokens
@@ -110,6 +114,7 @@ class EnvRollouts:
         self.vllm = vllm
         self.chat_template = chat_template
         self.sink = sink
+        self.policy = policy
         self.runner: EnvRunner | None = None
         self.pending_metrics: dict[str, float] = {}
         # No-positive-resampling (rlvr.trainer.rollout.retirement): retired keys are replaced, groups observed.
@@ -123,6 +128,15 @@ class EnvRollouts:
 
     def build_runner(self, trainer: Any, prompt_len: int, batch: int) -> EnvRunner:
         """The runner over ``trainer``'s policy (built on first use)."""
+        if self.runner is None and self.backend_kind == "policy":
+            from rlvr.trainer.rollout.policy_runner import PolicyRunner
+
+            logger.info("rollouts: evaluation policy %s (text re-tokenised)", self.policy)
+            self.runner = PolicyRunner(
+                self.entries, ChatFormatter(trainer.processing_class, self.chat_template), self.policy,
+                max_new_tokens=self.max_new_tokens, max_completion_length=self.max_completion_length,
+                max_turns=self.max_turns, env_workers=self.env_workers,
+            )
         if self.runner is None:
             backend = trainer_backend(trainer, self.backend_kind, max_batch=max(batch, 1),
                                       max_seq_len=prompt_len + self.max_completion_length + 64, vllm=self.vllm)
@@ -149,7 +163,10 @@ class EnvRollouts:
         runner = self.build_runner(trainer, prompt_len=256, batch=len(keys))
         episodes = runner.run(keys, self.sampling_params(trainer))
         self._report(trainer, episodes)
-        return rollout_fields(episodes)
+        fields = rollout_fields(episodes)
+        if not getattr(runner, "behaviour_logprobs", True):
+            fields["logprobs"] = None  # unknown: TRL then has no sampling log-probs, the loss uses its own
+        return fields
 
     def _report(self, trainer: Any, episodes: list[Episode]) -> None:
         """Gather per-episode stats over ranks; stash them for ``env_reward`` to log; feed the sink."""
@@ -171,7 +188,7 @@ class EnvRollouts:
         """Release environments and the engine cache."""
         if self.runner is not None:
             self.runner.close()
-            release = getattr(self.runner.backend, "release", None)
+            release = getattr(self.runner.backend, "release", None) if self.backend_kind != "policy" else None
             if release is not None:
                 release()
             self.runner = None
