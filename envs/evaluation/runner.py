@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from rlvr.errors import ConfigError
+from rlvr.validate import positive_int
 from rlvr.envs.evaluation.episode import EpisodeRecord, run_episode
 from rlvr.envs.evaluation.plot import save_reward_histogram
 from rlvr.envs.evaluation.policies import Policy, PolicyError, PolicyOptions, SamplingParams, make_policy
@@ -51,33 +52,15 @@ def evaluate(
     policy: str | Policy | Callable[..., Any],
     n: int,
     k: int = 1,
-    *,
-    concurrency: int = 8,
-    seed: int = 0,
-    max_tokens: int = 512,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    env_kwargs: Mapping[str, Any] | None = None,
-    output: str | Path | None = None,
-    max_turns: int | None = None,
-    request_timeout: float = 300.0,
-    max_retries: int = 5,
-    on_episode: OnEpisode | None = None,
+    **settings: Any,
 ) -> EvalReport:
     """Evaluate ``policy`` on ``n`` tasks of ``env_id`` with ``k`` samples each; see the module docstring.
 
-    ``policy`` is a spec (``hf:PATH``, ``openai:BASE_URL#MODEL``, ``python:module:fn``), a
-    :class:`Policy`, or a function ``fn(messages[, task]) -> str``. On a finite task list the
-    ``n`` tasks are distinct (all of them, with a warning, when the list is shorter; see
-    :func:`distinct_task_indices`); otherwise task ``i`` is the one ``reset(seed=seed + i)`` gives. With ``output`` (a rollouts .jsonl path), rollouts,
-    ``summary.json`` and ``reward_distribution.png`` are written there. ``on_episode(record,
-    done, total)`` is called as each episode finishes (progress bars). Raises
-    :class:`EvalInterrupted` on Ctrl-C and ``PolicyError`` when the policy cannot work at all,
-    both after writing what finished.
+    ``settings`` are :class:`EvalRun`'s keyword arguments (concurrency, seed, sampling, output,
+    timeouts, ...), documented there once. Raises :class:`EvalInterrupted` on Ctrl-C and
+    ``PolicyError`` when the policy cannot work at all, both after writing what finished.
     """
-    run = EvalRun(env_id, policy, n, k, concurrency=concurrency, seed=seed, max_tokens=max_tokens,
-                  temperature=temperature, top_p=top_p, env_kwargs=env_kwargs, output=output, max_turns=max_turns,
-                  request_timeout=request_timeout, max_retries=max_retries, on_episode=on_episode)
+    run = EvalRun(env_id, policy, n, k, **settings)
     try:
         asyncio.run(run.arun())
     except KeyboardInterrupt:
@@ -122,7 +105,19 @@ async def aevaluate(
 
 
 class EvalRun:
-    """The state of one evaluation: validated settings, environments, finished records, files."""
+    """The state of one evaluation: validated settings, environments, finished records, files.
+
+    ``policy`` is a spec (``hf:PATH``, ``openai:BASE_URL#MODEL``, ``python:module:fn``), a
+    :class:`Policy`, or a function ``fn(messages[, task]) -> str``. On a finite task list the
+    ``n`` tasks are distinct (all of them, with a warning, when the list is shorter; see
+    :func:`distinct_task_indices`); otherwise task ``i`` is the one ``reset(seed=seed + i)``
+    gives. ``concurrency`` episodes run at once; ``max_tokens``/``temperature``/``top_p`` are the
+    sampling settings; ``max_turns`` caps episodes below the environment's own cap. With
+    ``output`` (a rollouts .jsonl path), rollouts, ``summary.json`` and
+    ``reward_distribution.png`` are written there. ``request_timeout`` bounds each policy request
+    as a whole and ``max_retries`` retries transient failures. ``on_episode(record, done,
+    total)`` is called as each episode finishes (progress bars).
+    """
 
     def __init__(
         self,
@@ -143,17 +138,15 @@ class EvalRun:
         max_retries: int = 5,
         on_episode: OnEpisode | None = None,
     ) -> None:
-        for name, value, low in (("n", n, 1), ("k", k, 1), ("concurrency", concurrency, 1)):
-            if not isinstance(value, int) or value < low:
-                raise ConfigError(name, f"must be an integer >= {low}, got {value!r}")
-        if max_turns is not None and max_turns < 1:
-            raise ConfigError("max_turns", f"must be >= 1, got {max_turns}")
+        for name, value in (("n", n), ("k", k), ("concurrency", concurrency)):
+            positive_int(name, value)
+        if max_turns is not None:
+            positive_int("max_turns", max_turns)
         output_path = Path(output) if output is not None else None
         if output_path is not None and output_path.is_dir():
             raise ConfigError("output", f"{output} is a directory", "pass a file path such as DIR/rollouts.jsonl")
         self.env_id, self.n, self.k, self.seed = env_id, n, k, seed
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ConfigError("max_tokens", f"must be an integer >= 1, got {max_tokens!r}")
+        positive_int("max_tokens", max_tokens)
         self.sampling = SamplingParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p)
         self.env_kwargs = dict(env_kwargs or {})
         self.workers = min(concurrency, n * k)
