@@ -14,7 +14,8 @@
       README.md            what each file here holds (data_order.jsonl included)
       summary.json         {"eval_before", "eval_after", "steps", "wall_s", ...}
       checkpoints/         checkpoint-N/ (model, optimiser, scheduler, RNG, trainer state)
-      final/               the final policy and tokenizer (loadable with from_pretrained)
+      final/               the final policy and tokenizer (loadable with from_pretrained; servable with
+                           `transformers serve`, a response template added where the chat template needs one)
       run_state.json       wall time of earlier segments and every segment's start step and max_steps
                            (a resumed or extended run adds one; see rlvr.trainer.run.extend)
       async.jsonl          asynchronous runs: generator orders, consumptions, restarts, resumes
