@@ -9,6 +9,11 @@
 Importing this package registers every built-in environment (``rlvr/<Name>-v<N>``) and every
 installed plugin (entry-point group ``rlvr.envs``) with Gymnasium. ``rlvr.envs.check(env)``
 runs Gymnasium's ``check_env`` plus reward sanity checks. Never imports torch.
+
+Extension points, each one file plus one registration: an environment (``register_env`` at the
+bottom of its module, or an ``rlvr.envs`` entry point), a task generator
+(``@register_generator`` in ``envs/generators/``), a policy kind for ``rlvr eval``
+(``register_policy`` or an ``rlvr.policies`` entry point); ``docs/architecture.md`` has the table.
 """
 
 from rlvr.envs.core import TextEnv, Turn

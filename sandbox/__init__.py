@@ -9,6 +9,10 @@ Backends (``probe_backends()`` says which work here; ``auto`` takes the stronges
 ``bwrap`` (bubblewrap namespaces, fresh pid/mount/IPC namespaces per run), ``docker`` (warm
 containers on the local engine or ``DOCKER_HOST``; build the image with
 ``rlvr sandbox build-image``) and ``local`` (rlimits and a dedicated uid only: the weakest).
+
+A new backend is one module in ``rlvr/sandbox/backends/`` whose class carries
+``@register_backend``; a new language is one ``register_language(Language(...))`` line in
+``languages.py``.
 """
 
 from rlvr.sandbox.languages import Language, get_language, language_names, register_language

@@ -5,6 +5,10 @@
     True
 
 Importing this package never imports torch.
+
+A new verifier is one file in this folder ending in ``@register_verifier("name")`` on its class
+(``rlvr.verifiers.registry``: the folder's modules are imported on first lookup, so nothing else
+changes); a third-party package registers through the entry-point group ``rlvr.verifiers``.
 """
 
 from rlvr.verifiers.base import Verifier, completion_text

@@ -233,3 +233,21 @@ def test_every_field_is_documented():
 def test_repr_shows_only_what_differs_from_the_defaults():
     assert repr(AlgorithmConfig()) == "AlgorithmConfig()"
     assert repr(preset("dapo", overlong_penalty=False)).startswith("AlgorithmConfig(clip_eps_high=0.28")
+
+
+def test_a_new_advantage_baseline_is_one_decorated_function():
+    import torch
+
+    from rlvr.trainer.algorithms import BASELINES, compute_advantages, register_baseline
+
+    @register_baseline("test_only_zero")
+    def zero(rewards, valid):
+        return torch.zeros_like(rewards)
+
+    try:
+        cfg = AlgorithmConfig(baseline="test_only_zero", scale="none")
+        assert compute_advantages(torch.tensor([[1.0, 0.0]]), cfg).tolist() == [[1.0, 0.0]]
+        with pytest.raises(ConfigError, match="did you mean 'test_only_zero'"):
+            AlgorithmConfig(baseline="test_only_zer", scale="none")
+    finally:
+        BASELINES.unregister("test_only_zero")
