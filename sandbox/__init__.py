@@ -10,7 +10,7 @@ Backends (``probe_backends()`` says which work here; ``auto`` takes the stronges
 containers on the local engine or ``DOCKER_HOST``; build the image with
 ``rlvr sandbox build-image``) and ``local`` (rlimits and a dedicated uid only: the weakest).
 
-A new backend is one module in ``rlvr/sandbox/backends/`` whose class carries
+A new backend is one module in ``sandbox/backends/`` whose class carries
 ``@register_backend``; a new language is one ``register_language(Language(...))`` line in
 ``languages.py``.
 """
