@@ -5,8 +5,8 @@ but the ones its zygote needs (``CAPS``), ``no-new-privileges``, the engine's de
 profile, memory/pids/CPU caps. Requests and answers travel over the container's attached
 stdin/stdout, so a run costs a fork inside the container, not a ``docker run`` (~0.5 s) or
 ``docker exec`` (~0.1 s). Inside, every run gets new mount, pid, IPC and network namespaces,
-one size-capped tmpfs on /work, /tmp, /var/tmp and /dev/shm, its own /proc (masked as Docker
-masks a container's) and /dev/mqueue, and runs as a uid of its own with no capability and a
+one size-capped tmpfs on /work, /tmp, /var/tmp and /dev/shm, its own /proc and /dev/mqueue,
+and runs as a uid of its own with no capability and a
 seccomp filter denying keyrings and user namespaces: nothing one run leaves (files, processes,
 sockets, IPC objects, pid counts) is visible to the next. Where the engine forbids the mounts
 (AppArmor's docker-default profile), workers fall back, with a warning, to one shared world
@@ -233,7 +233,7 @@ class DockerBackend(Backend):
         uid = random.randrange(2_000_000, 2_100_000_000)
         cfg = {"strategy": "pidns", "uid": uid, "gid": uid, "stage_dir": "/run", "disk_mb": lim.disk_mb, "netns": self.netns,
                "mounts": [["/work", 0o700], ["/tmp", 0o1777], ["/var/tmp", 0o1777], ["/dev/shm", 0o1777]],
-               "mask_proc": True, "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD), "oom_counter": "container",
+               "tmpdir": "/tmp", "preload": list(PYTHON_PRELOAD), "oom_counter": "container",
                "prepare_ahead": "never",  # the container's CPU quota is shared with the run: never compete with it
                # Where the engine's security profile (AppArmor's docker-default) forbids the mounts, a
                # shared container world per worker, emptied after each run (weaker: see the README).

@@ -71,7 +71,7 @@ class PidNamespace(Strategy):
     network namespace per run; ``clean``: one that no earlier run has changed, see
     ``refresh_network``; loopback up either way), ``uid``/``gid`` (the program's uid when the
     supervisor is real root: Docker, local), ``readonly_root`` (remount every host mount
-    read-only for the run: local), ``mask_proc`` (hide in the run's /proc what Docker hides).
+    read-only for the run: local).
     """
 
     def __init__(self, cfg: dict) -> None:
@@ -140,8 +140,6 @@ class PidNamespace(Strategy):
 
     def in_supervisor(self) -> None:
         linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-        if self.cfg.get("mask_proc"):
-            _mask_proc()
 
     def begin(self, req: dict, workdir: str) -> None:
         if self.netns == "clean" and linux.net_fingerprint() != self.net_baseline:
@@ -176,24 +174,6 @@ class PidNamespace(Strategy):
                 os.waitpid(-1, 0)
             except ChildProcessError:
                 return
-
-
-# What Docker hides or freezes in a container's /proc; a run's fresh procfs gets the same.
-PROC_MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-               "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi")
-PROC_READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
-
-
-def _mask_proc() -> None:
-    for path in PROC_MASKED:
-        if os.path.isdir(path):
-            linux.mount("tmpfs", path, "tmpfs", 1 | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, "size=0")
-        elif os.path.exists(path):
-            linux.mount("/dev/null", path, None, linux.MS_BIND)
-    for path in PROC_READONLY:
-        if os.path.exists(path):
-            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
-            linux.mount(None, path, None, linux.MS_REMOUNT | linux.MS_BIND | 1 | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
 
 
 def _chown_tree(top: str, uid: int, gid: int) -> None:
