@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import socket
-import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -20,65 +17,7 @@ from rlvr.envs.evaluation.policies.base import PolicyCallFailed
 from rlvr.envs.evaluation.policies.openai_compat import OpenAIPolicy
 from rlvr.envs.generation import SamplingParams
 
-
-@contextmanager
-def _server(handler):
-    """A raw TCP server on loopback; ``handler(conn)`` writes whatever it wants after reading the request."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    stop = threading.Event()
-
-    def serve():
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            threading.Thread(target=_handle, args=(conn, handler, stop), daemon=True).start()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}/v1"
-    finally:
-        stop.set()
-        t.join(2)
-        srv.close()
-
-
-def _handle(conn, handler, stop):
-    try:
-        conn.settimeout(5)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += conn.recv(65536)
-        head, _, rest = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
-        while len(rest) < length:
-            rest += conn.recv(65536)
-        handler(conn, stop)
-    except OSError:
-        pass
-    finally:
-        conn.close()
-
-
-def _drip(conn, stop):
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
-    while not stop.is_set():
-        conn.sendall(b" ")
-        time.sleep(1.0)
-
-
-def _endless(conn, stop):
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
-    chunk = b"x" * 65536
-    frame = b"%x\r\n%s\r\n" % (len(chunk), chunk)
-    while not stop.is_set():
-        conn.sendall(frame)
+from ..hostile_http import drip_body, endless_body, raw_server
 
 
 async def _one_call(policy: OpenAIPolicy):
@@ -90,8 +29,8 @@ async def _one_call(policy: OpenAIPolicy):
 
 
 def test_a_server_dripping_one_byte_per_second_times_out_at_the_request_timeout():
-    with _server(_drip) as url:
-        policy = OpenAIPolicy(url, "m", request_timeout=2.0, max_retries=0)
+    with raw_server(drip_body) as root:
+        policy = OpenAIPolicy(f"{root}/v1", "m", request_timeout=2.0, max_retries=0)
         t0 = time.monotonic()
         with pytest.raises(PolicyCallFailed, match="timed out after 2 s"):
             asyncio.run(_one_call(policy))
@@ -100,8 +39,8 @@ def test_a_server_dripping_one_byte_per_second_times_out_at_the_request_timeout(
 
 def test_an_endless_body_is_refused_at_the_cap_with_memory_bounded():
     cap = 4 << 20
-    with _server(_endless) as url:
-        policy = OpenAIPolicy(url, "m", request_timeout=60.0, max_retries=2, max_body_bytes=cap)
+    with raw_server(endless_body) as root:
+        policy = OpenAIPolicy(f"{root}/v1", "m", request_timeout=60.0, max_retries=2, max_body_bytes=cap)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with pytest.raises(PolicyCallFailed, match="over the 4,194,304 byte cap"):
             asyncio.run(_one_call(policy))
