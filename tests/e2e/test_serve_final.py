@@ -9,42 +9,22 @@ the whole text) and scored 0.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
+
+from ..transformers_serve import transformers_serve
+from .runs import run_config
 
 pytest.importorskip("trl")
 pytestmark = [pytest.mark.slow, pytest.mark.train]
 
 COMPACT = ("{% for m in messages %}{% if m['role'] == 'assistant' %}{{ m['content'] + '<|im_end|>' }}"
            "{% else %}{{ m['content'] + '\\n' }}{% endif %}{% endfor %}")
-CONFIG = f"""
-seed: 0
-device: cpu
-model:
-  tiny: {{hidden_size: 32, intermediate_size: 64, max_position_embeddings: 256}}
-  chat_template: "{COMPACT}"
-environments:
-  - {{id: rlvr/Arithmetic-v0, kwargs: {{difficulty: 1, system_prompt: ""}}}}
-algorithm: {{preset: dr_grpo}}
-generation: {{num_generations: 2, prompts_per_step: 2, max_new_tokens: 8, max_completion_length: 8}}
-optim: {{max_steps: 1, learning_rate: 1.0e-3}}
-eval: {{num_tasks: 0}}
-logging: {{progress: false}}
-checkpoint: {{save_steps: 0}}
-"""
+MODEL = f'{{tiny: {{hidden_size: 32, intermediate_size: 64, max_position_embeddings: 256}}, chat_template: "{COMPACT}"}}'
+CONFIG = run_config(seed=0, preset="dr_grpo", model=MODEL,
+                    generation="{num_generations: 2, prompts_per_step: 2, max_new_tokens: 8, max_completion_length: 8}",
+                    optim="{max_steps: 1, learning_rate: 1.0e-3}", checkpoint="{save_steps: 0}")
 ENV_KWARGS = {"difficulty": 1, "system_prompt": ""}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -57,34 +37,8 @@ def served_final(tmp_path):
     config.write_text(CONFIG)
     run_training(load_config(config, {"output_dir": str(tmp_path / "run")}))
     final = tmp_path / "run" / "final"
-    port = _free_port()
-    log_path = tmp_path / "serve.log"
-    log = log_path.open("wb")  # a file, not a pipe: an unread pipe fills up and stalls the server
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("transformers")), "serve", str(final), "--host",
-                             "127.0.0.1", "--port", str(port), "--device", "cpu"],
-                            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("transformers serve did not come up in 180 s")
-        yield f"http://127.0.0.1:{port}/v1", final
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with transformers_serve(final, tmp_path / "serve.log") as base_url:
+        yield base_url, final
 
 
 def test_serve_renders_the_runs_prompt_and_returns_only_the_models_reply(served_final):

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +13,8 @@ from typer.testing import CliRunner
 from rlvr.errors import ConfigError
 from rlvr.verifiers import get_verifier
 from rlvr.verifiers.judge import JudgeVerifier, parse_judge_score
+
+from ..transformers_serve import free_port, transformers_serve
 
 
 class FakeJudge(BaseHTTPRequestHandler):
@@ -91,12 +88,6 @@ def server():
 
 def judge(url: str, model: str = "good", **kw) -> JudgeVerifier:
     return get_verifier("judge", base_url=url, model=model, rubric="Full marks when the answer names the right city.", **kw)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_constructing_contacts_nothing_and_bad_options_name_the_field():
@@ -231,34 +222,10 @@ def test_against_a_real_transformers_serve_process(tmp_path):
     tok = tiny_tokenizer()
     tiny_model(tok).save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
-    port = free_port()
-    exe = Path(sys.executable).with_name("transformers")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    log = (tmp_path / "serve.log").open("wb")  # a file, not a pipe: an unread pipe fills up and stalls the server
-    proc = subprocess.Popen([str(exe), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-                            stdout=subprocess.DEVNULL, stderr=log, env=env)
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {(tmp_path / 'serve.log').read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        j = get_verifier("judge", base_url=f"http://127.0.0.1:{port}/v1", model=str(model_dir), rubric="Right city.",
+    with transformers_serve(model_dir, tmp_path / "serve.log") as base_url:
+        j = get_verifier("judge", base_url=base_url, model=str(model_dir), rubric="Right city.",
                          max_tokens=16, timeout=120, retries=0, concurrency=2)
         scores = j.score_many([{"completion": f"Paris {i}", "answer": "Paris", "prompt": "Capital?"} for i in range(3)])
         assert j.requests_sent == 3
         assert all(s.status in ("ok", "wrong", "parse_error") for s in scores), [s.detail for s in scores]
         assert all(0.0 <= s.reward <= 1.0 for s in scores)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
