@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from rlvr.errors import ConfigError  # noqa: E402
-from rlvr.trainer.asynchronous.checks import check_async, default_off_policy_steps  # noqa: E402
+from rlvr.trainer.asynchronous.checks import check_async, default_off_policy_steps, resolve_off_policy_steps  # noqa: E402
 from rlvr.trainer.asynchronous.staleness import NOT_SAMPLED, group_staleness, histogram, stale_groups  # noqa: E402
 from rlvr.trainer.asynchronous.versioned import expand_marks  # noqa: E402
 from rlvr.trainer.asynchronous.weights import SharedWeights, WeightFollower  # noqa: E402
@@ -123,6 +123,9 @@ def test_on_policy_presets_refuse_staleness_unless_a_correction_is_configured():
 def test_model_generate_and_multi_process_runs_refuse_asynchronous_rollouts():
     with pytest.raises(ConfigError, match="generation.backend 'hf'"):
         check_async(1, "grpo", _Algo(), "hf")
+    check_async(1, "grpo", _Algo(), "vllm")  # a vLLM server generates asynchronously (weights pushed each step)
+    with pytest.raises(ConfigError, match="generation.vllm_sync_weights"):  # a server that never gets new weights
+        check_async(1, "grpo", _Algo(), "vllm", vllm_sync_weights=False)
     with pytest.raises(ConfigError, match="one trainer process"):
         check_async(1, "grpo", _Algo(), "engine", world=2)
     with pytest.raises(ConfigError, match=">= 0"):
@@ -132,3 +135,5 @@ def test_model_generate_and_multi_process_runs_refuse_asynchronous_rollouts():
 def test_scalerl_defaults_to_the_papers_off_policyness_and_others_to_synchronous():
     assert default_off_policy_steps("scalerl") == 8
     assert default_off_policy_steps("grpo") == 0
+    assert resolve_off_policy_steps(None, "scalerl", "vllm") == 8  # the recipe runs on a vLLM server too
+    assert resolve_off_policy_steps(None, "scalerl", "hf") == 0

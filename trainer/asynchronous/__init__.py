@@ -4,8 +4,9 @@ A generator process plays whole groups with the newest weights it has (``generat
 token tagged with the policy version that sampled it and its behaviour log-prob
 (``versioned.py``); weights travel through shared memory after every optimiser step and are
 picked up between decode steps (``weights.py``); the trainer takes groups at most ``k`` versions
-old and regenerates staler ones (``staleness.py``, ``pipeline.py``). ``checks.py`` says which
-configurations may run asynchronously.
+old and regenerates staler ones (``staleness.py``, ``pipeline.py``). With a vLLM server
+(``server.py``) a generator thread sends the requests and the weights are pushed to the server
+after every step while they flow. ``checks.py`` says which configurations may run asynchronously.
 """
 
 from rlvr.trainer.asynchronous.pipeline import AsyncGenerator, TakeStats, step_metrics

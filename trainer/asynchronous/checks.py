@@ -33,14 +33,14 @@ def resolve_off_policy_steps(k: int | None, preset: str, backend: str = "auto", 
     if k is not None:
         return int(k)
     k = default_off_policy_steps(preset)
-    if k and (backend in ("hf", "vllm") or world > 1):
+    if k and (backend == "hf" or world > 1):
         logger.info("%s's recipe is asynchronous (k=%d), but generation.backend %s / %d processes run synchronously",
                     preset, k, backend, world)
         return 0
     return k
 
 
-def check_async(k: int, preset: str, algo: Any, backend: str, world: int = 1) -> None:
+def check_async(k: int, preset: str, algo: Any, backend: str, world: int = 1, vllm_sync_weights: bool = True) -> None:
     """Refuse an asynchronous setup that would train wrongly or cannot run (one-line ``ConfigError``)."""
     if k < 0:
         raise ConfigError(FIELD, f"must be >= 0, got {k}", "use 0 for synchronous training")
@@ -50,10 +50,14 @@ def check_async(k: int, preset: str, algo: Any, backend: str, world: int = 1) ->
         raise ConfigError(FIELD, f"preset {preset!r} is on-policy only (no importance ratio), so samples up to {k} "
                           "versions old would be trained on as if fresh",
                           "set algorithm.overrides.rollout_correction: tis (or mis), or max_off_policy_steps: 0")
-    if backend in ("hf", "vllm"):
-        raise ConfigError(FIELD, f"asynchronous rollouts need the rlvr rollout engine in a generator process; "
-                          f"generation.backend {backend!r} is synchronous only",
-                          "set generation.backend: engine (or auto), or max_off_policy_steps: 0")
+    if backend == "hf":
+        raise ConfigError(FIELD, "asynchronous rollouts need the rlvr rollout engine in a generator process or a "
+                          "vLLM server; generation.backend 'hf' (model.generate) is synchronous only",
+                          "set generation.backend: engine, auto or vllm, or max_off_policy_steps: 0")
+    if backend == "vllm" and not vllm_sync_weights:
+        raise ConfigError("generation.vllm_sync_weights", f"is false, so the vLLM server would sample from the weights "
+                          f"it loaded at every step while max_off_policy_steps {k} claims they are at most {k} steps old",
+                          "set generation.vllm_sync_weights: true, or max_off_policy_steps: 0")
     if world > 1:
         raise ConfigError(FIELD, f"asynchronous rollouts run one generator for one trainer process, and this run "
                           f"has {world}", "launch one process, or set max_off_policy_steps: 0")

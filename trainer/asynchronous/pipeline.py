@@ -112,9 +112,10 @@ class AsyncGenerator:
         self._spawn()
 
     # ------------------------------------------------------------------ trainer API
-    def publish(self, model: torch.nn.Module, version: int) -> None:
-        """New weights for the generator (it takes them between decode steps)."""
-        if version != self.weights.version:
+    def publish(self, model: torch.nn.Module, version: int, force: bool = False) -> None:
+        """New weights for the generator (it takes them between decode steps); ``force``: even at the same version
+        (another policy now)."""
+        if force or version != self.weights.version:
             self.weights.publish(model, version)
 
     def submit(self, step: int, keys: list[str], min_version: int) -> int:

@@ -165,7 +165,7 @@ def check_config(cfg: TrainConfig) -> Any:
         check_policy_rollouts(g.policy, algo, g.max_off_policy_steps)
     else:
         check_async(resolve_off_policy_steps(g.max_off_policy_steps, cfg.algorithm.preset, g.backend),
-                    cfg.algorithm.preset, algo, g.backend)
+                    cfg.algorithm.preset, algo, g.backend, vllm_sync_weights=g.vllm_sync_weights)
     if cfg.generation.backend == "vllm":
         from rlvr.trainer.rollout.vllm_backend import preflight
 
@@ -328,7 +328,7 @@ def run_training(
 
     k = 0 if g.backend == "policy" else resolve_off_policy_steps(g.max_off_policy_steps, cfg.algorithm.preset,
                                                                    g.backend, world)
-    check_async(k, cfg.algorithm.preset, check_algorithm(cfg), g.backend, world)
+    check_async(k, cfg.algorithm.preset, check_algorithm(cfg), g.backend, world, vllm_sync_weights=g.vllm_sync_weights)
     rollout_kwargs = dict(max_new_tokens=g.max_new_tokens, max_completion_length=g.max_completion_length,
                           max_turns=g.max_turns, env_workers=g.env_workers, backend=g.backend, vllm=vllm_options(cfg),
                           sink=sink, policy=g.policy)

@@ -7,6 +7,10 @@ most ``k`` versions behind its step. The data order stays TRL's own: the sampler
 ahead (``RepeatSampler`` is seeded), and any call that does not match it (a dynamic-sampling
 refill round, a changed sampler) is generated on demand with the current weights.
 
+With ``backend="vllm"`` the generator is a thread that sends requests to the vLLM server
+(``rlvr.trainer.asynchronous.server``), and each optimiser step's weights are pushed to the server
+while its requests keep flowing.
+
 The returned ``logprobs`` are the behaviour log-probs recorded at sampling time, per token, by
 whichever weights sampled that token; ``RLVRTrainer`` anchors ratio losses to them when it sees
 ``max_off_policy_steps`` on its ``rollout_func``. ``PushWeights`` publishes the weights after
@@ -21,12 +25,14 @@ import logging
 import os
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Sequence
 
 from transformers import TrainerCallback
 
 from rlvr.trainer.asynchronous.generator import GeneratorSpec
 from rlvr.trainer.asynchronous.pipeline import AsyncGenerator, step_metrics
+from rlvr.trainer.asynchronous.server import ServerGenerator
 from rlvr.trainer.trl.rollout_func import EnvRollouts, rollout_fields
 
 logger = logging.getLogger(__name__)
@@ -49,10 +55,13 @@ class AsyncEnvRollouts(EnvRollouts):
         journal: a JSONL file for orders, consumptions, restarts and resumes (the run directory's
             ``async.jsonl``); None = none.
         pipeline: an existing ``AsyncGenerator`` to reuse (its spec must fit); None = start one.
+        weight_sync: with ``backend="vllm"``: how weights reach the server after each optimiser step
+            (called with the policy); None = TRL's ``VLLMClient`` NCCL transfer when ``vllm.sync_weights``.
     """
 
     def __init__(self, entries: Sequence[Any], *, max_off_policy_steps: int, generator_threads: int | None = None,
-                 journal: str | Path | None = None, pipeline: AsyncGenerator | None = None, **kwargs: Any) -> None:
+                 journal: str | Path | None = None, pipeline: AsyncGenerator | None = None,
+                 weight_sync: Callable[[Any], None] | None = None, **kwargs: Any) -> None:
         super().__init__(entries, **kwargs)
         if max_off_policy_steps < 1:
             raise ValueError("AsyncEnvRollouts needs max_off_policy_steps >= 1 (0 is EnvRollouts)")
@@ -61,6 +70,7 @@ class AsyncEnvRollouts(EnvRollouts):
         self.journal = Path(journal) if journal is not None else None
         self.pipeline = pipeline
         self._own_pipeline = pipeline is None
+        self.weight_sync = weight_sync
         self._schedule: list[list[str]] | None = None
         self._cursor: int | None = None
         self._orders: dict[int, int] = {}  # schedule position -> order id
@@ -75,7 +85,9 @@ class AsyncEnvRollouts(EnvRollouts):
 
         model = _unwrap(trainer.accelerator.unwrap_model(trainer.model))
         version = int(trainer.state.global_step)
-        if self.pipeline is None:
+        if self.pipeline is None and self.backend_kind == "vllm":
+            self.pipeline = self._server_pipeline(trainer, model, version, len(prompts))
+        elif self.pipeline is None:
             cores = os.cpu_count() or 2
             threads = self.generator_threads or max(1, cores // 2)
             spec = GeneratorSpec(
@@ -91,7 +103,7 @@ class AsyncEnvRollouts(EnvRollouts):
                 torch.set_num_threads(max(1, cores - threads))  # the generator has the other cores
             self.pipeline = AsyncGenerator(spec, model, version)
         else:
-            self.pipeline.weights.publish(model, version)  # a reused generator follows this policy now
+            self.pipeline.publish(model, version, force=True)  # a reused generator follows this policy now
         args = trainer.args
         self._max_steps = int(args.max_steps) if args.max_steps and args.max_steps > 0 else 1 << 62
         self._steps_per_call = self.steps_per_call(trainer)
@@ -100,6 +112,37 @@ class AsyncEnvRollouts(EnvRollouts):
         self._schedule = self._read_schedule(trainer)
         if version > 0:
             self._record_resume(version)
+
+    def _server_pipeline(self, trainer: Any, model: Any, version: int, batch: int) -> ServerGenerator:
+        """Generation by a vLLM server (``generation.backend: vllm``): a generator thread sends the requests,
+        the weights are pushed after every optimiser step (TRL's NCCL transfer unless ``weight_sync`` is given)."""
+        from rlvr.errors import ConfigError
+        from rlvr.trainer.asynchronous.versioned import VersionedRunner
+        from rlvr.trainer.rollout.chat import ChatFormatter
+        from rlvr.trainer.rollout.vllm_backend import VLLMBackend
+
+        if self.vllm is None:
+            raise ConfigError("generation.vllm_url", "generation.backend is vllm but no server address is given",
+                              "set generation.vllm_url, e.g. http://localhost:8000")
+        sync = self.weight_sync
+        if sync is None and self.vllm.sync_weights:
+            from rlvr.trainer.trl.vllm_sync import trl_weight_sync
+
+            sync = trl_weight_sync(self.vllm.url, trainer.accelerator.device)
+        backend = VLLMBackend(self.vllm.url, trainer.processing_class, max_batch=max(1, batch),
+                              timeout=self.vllm.timeout)
+        formatter = ChatFormatter(trainer.processing_class, self.chat_template)
+
+        def make_runner(server: Any) -> VersionedRunner:
+            return VersionedRunner(self.entries, formatter, server, max_new_tokens=self.max_new_tokens,
+                                   max_completion_length=self.max_completion_length, max_turns=self.max_turns,
+                                   env_workers=self.env_workers)
+
+        try:
+            return ServerGenerator(backend, make_runner, self.sampling_params(trainer), sync, model, version)
+        except BaseException:
+            backend.release()
+            raise
 
     def _read_schedule(self, trainer: Any) -> list[list[str]]:
         """The prompts of every generation call of one epoch, in TRL's sampler order."""

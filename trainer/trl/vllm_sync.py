@@ -41,11 +41,17 @@ def trl_weight_sync(base_url: str, device: Any) -> WeightSync:
                 client = VLLMClient(base_url=base_url, connection_timeout=60.0)
                 client.init_communicator(device=device)
                 _SYNC_CLIENTS[base_url] = client
-            with client.weight_update():
-                client.update_model_params(model)
-            client.reset_prefix_cache()
+            push_weights(client, model)
 
     return sync
 
 
-__all__ = ["require_weight_transfer", "trl_weight_sync"]
+def push_weights(client: Any, model: Any) -> None:
+    """One push through a connected ``VLLMClient``: every parameter in one weight update, then the prefix
+    cache reset (cached prompt states were computed by the old weights)."""
+    with client.weight_update():
+        client.update_model_params(model)
+    client.reset_prefix_cache()
+
+
+__all__ = ["require_weight_transfer", "trl_weight_sync", "push_weights"]
