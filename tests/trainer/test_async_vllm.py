@@ -126,8 +126,10 @@ class WeightServer:
                 "logprobs": {"token_logprobs": [-0.5] * len(ids)}}
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
 
 @pytest.fixture()
@@ -201,3 +203,35 @@ def test_three_async_steps_push_weights_while_requests_are_out_and_tag_the_older
     assert spanned >= 8, fake.events  # its 8 completions saw a push land ...
     assert logs[1]["async/staleness_max"] == 1  # ... and count as sampled by the older version
     assert fake.n_requests == 3  # one request per step's order: nothing dropped or regenerated
+
+
+def test_a_server_that_dies_mid_run_is_an_error_naming_it_not_a_hang(fake):
+    from rlvr.errors import RlvrError
+    from rlvr.envs.generation import SamplingParams
+    from rlvr.trainer.asynchronous.server import ServerGenerator
+    from rlvr.trainer.asynchronous.versioned import VersionedRunner
+    from rlvr.trainer.rollout.chat import ChatFormatter
+    from rlvr.trainer.rollout.tasks import draw_keys
+    from rlvr.trainer.rollout.vllm_backend import VLLMBackend
+
+    tok = tiny_tokenizer()
+    fake.second_push_done.set()  # no arranged interleaving here
+    fake.second_request.set()
+    backend = VLLMBackend(fake.url, tok, timeout=20.0)
+
+    def make_runner(server):
+        return VersionedRunner(ENTRIES, ChatFormatter(tok), server, max_new_tokens=4, max_completion_length=4,
+                               max_turns=1, env_workers=2)
+
+    keys = [str(k) for k in draw_keys(ENTRIES, 2, 0, 0) for _ in range(2)]
+    gen = ServerGenerator(backend, make_runner, SamplingParams(max_new_tokens=4), None, model=None, version=0)
+    try:
+        produced, stats = gen.take(gen.submit(0, keys, 0), version=0, k=1, group_size=2)
+        assert [str(e.key) for e in produced.episodes] == keys and stats.staleness == [0, 0]
+        assert all(set(v) == {0} for v in produced.token_versions)
+        fake.close()
+        with pytest.raises(RlvrError, match="vLLM server http://127.0.0.1"):
+            gen.take(gen.submit(1, keys, 0), version=1, k=1, group_size=2)
+    finally:
+        gen.close()
+    assert gen.proc is None

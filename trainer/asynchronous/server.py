@@ -31,6 +31,9 @@ from rlvr.trainer.asynchronous.versioned import VersionedCompletion, VersionedRu
 
 logger = logging.getLogger(__name__)
 
+# Seconds close() waits for the generator thread to notice the stop flag, before and after closing its connections.
+CLOSE_WAIT_S = 2.0
+
 
 class ServerVersions:
     """The weights version a server holds whole (the last completed push), the newest it may hold in part
@@ -176,17 +179,19 @@ class ServerGenerator(AsyncGenerator):
         self.versions.set(version)
 
     def close(self) -> None:
-        """Stop the generator thread (it finishes the request it is in) and release the runner and backend."""
+        """Stop the generator thread and release the runner and the HTTP connections.
+
+        A thread still playing an order when asked to stop has its connections closed under it (its
+        requests fail, and nobody reads that failure): closing never waits on a server's answer.
+        """
         if self.proc is None:
             return
         self.stop.set()
         self.orders.put(None)
-        self.proc.join(timeout=max(30.0, float(getattr(self.server.backend, "timeout", 0.0)) + 5))
-        if self.proc.is_alive():
-            logger.warning("the server generator thread is still waiting on a request; leaving it (daemon)")
-        else:
-            self.runner.close()
-            self.server.release()
+        self.proc.join(timeout=CLOSE_WAIT_S)
+        self.server.release()
+        self.proc.join(timeout=CLOSE_WAIT_S)
+        self.runner.close()
         self.proc = None
 
 
