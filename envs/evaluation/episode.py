@@ -26,6 +26,8 @@ UNSCORED_STATUSES = frozenset({"policy_error", "env_error", "error"})
 
 AsyncReset = Callable[..., Awaitable[tuple[Any, dict]]]
 AsyncStep = Callable[[str], Awaitable[tuple[Any, float, bool, bool, dict]]]
+#: ``on_step(completion, (obs, reward, terminated, truncated, info)) -> go_on``: see :func:`run_episode`.
+StepHook = Callable[[Completion, tuple[Any, float, bool, bool, Any]], bool]
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,16 @@ async def run_episode(
     seed: int,
     max_turns: int,
     options: Mapping[str, Any] | None = None,
+    on_step: StepHook | None = None,
 ) -> EpisodeRecord:
     """Play one episode of the task that ``seed`` (or ``options``, e.g. ``{"index": i}``) selects;
     never raises for model output or env bugs.
+
+    This is the one episode loop of rlvr: ``rlvr eval`` calls it with a chat policy, and the
+    trainer's ``EnvRunner`` with a token-level policy that records each turn's tokens. ``on_step``
+    sees every successful environment step (the turn's completion and the step's 5-tuple); when it
+    returns False on a step that did not end the episode, the episode ends there as truncated
+    (the trainer's token budget and turn cap work this way).
 
     :class:`~rlvr.envs.evaluation.policies.PolicyError` (the policy cannot work at all) and
     ``KeyboardInterrupt``/cancellation propagate: they end the whole run.
@@ -151,6 +160,9 @@ async def run_episode(
             state.weights.update({str(k): float(v) for k, v in weights.items()})
         state.messages = _transcript(before, completion.text, obs)
         terminated, truncated = bool(terminated), bool(truncated)
+        if on_step is not None and not on_step(completion, (obs, reward, terminated, truncated, step_info)):
+            if not (terminated or truncated):
+                truncated = state.capped = True
     episode = step_info.get("episode") if isinstance(step_info.get("episode"), Mapping) else {}
     if isinstance(episode.get("messages"), list):
         state.messages = [dict(m) for m in episode["messages"]]
@@ -195,4 +207,4 @@ def _transcript(before: Any, action: str, after: Any) -> list[dict[str, Any]]:
     return [dict(m) for m in before] + [{"role": "assistant", "content": action}] + [dict(m) for m in after[len(before):]]
 
 
-__all__ = ["EpisodeRecord", "run_episode", "async_api", "sample_seed", "UNSCORED_STATUSES"]
+__all__ = ["EpisodeRecord", "run_episode", "async_api", "sample_seed", "StepHook", "UNSCORED_STATUSES"]

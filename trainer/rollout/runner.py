@@ -1,13 +1,21 @@
-"""`EnvRunner`: play a batch of episodes against registered environments, turn by turn.
+"""`EnvRunner`: play a batch of episodes against registered environments with a token-level backend.
 
-With the rollout engine and multi-turn environments, episodes advance independently: a finished
-turn goes to its environment at once and the episode's next turn is queued as soon as the step
-returns, while the engine keeps decoding the others (continuous refill). Otherwise (single-turn
-environments, ``model.generate``) every running episode gets its next turn from ONE batched
-generation call per round. Environment steps run concurrently on a private asyncio loop (the
+Every episode is played by rlvr's one episode loop, :func:`rlvr.envs.evaluation.episode.run_episode`
+(the loop ``rlvr eval`` uses), on a private asyncio loop. What this module adds is the trainer's
+token view: each episode gets a token-level policy (``_TokenTurns``) that renders the opening
+messages with the chat template, asks the backend for the next turn given the episode's token
+sequence so far, records the model's tokens and log-probs (mask 1), and, through the loop's
+``on_step`` hook, appends the environment's reply as template tokens (mask 0), ending the episode
+at ``max_turns`` or when the token budget ``max_completion_length`` is spent.
+
+The backend runs on the caller's thread (a ``_Rounds`` or ``_Refill`` scheduler), never on the
+event loop. With the rollout engine and multi-turn environments, episodes advance independently:
+a finished turn goes to its environment at once and the episode's next turn is queued as soon as
+the step returns, while the engine keeps decoding the others (continuous refill). Otherwise
+(single-turn environments, ``model.generate``) every running episode gets its next turn from ONE
+batched generation call per round, in episode order. Environment steps run concurrently (the
 environments' ``astep`` twins await the sandbox and verifier pools; plain Gymnasium environments
-step in worker threads), at most ``env_workers`` at a time. Episodes end when the environment
-says so, at ``max_turns``, or when the token budget ``max_completion_length`` is spent.
+step in worker threads), at most ``env_workers`` at a time.
 
 An environment that raises on a model's message does not stop the batch: that episode ends with
 reward 0 and status ``error`` (and a warning), since model output must never crash training.
@@ -16,17 +24,20 @@ reward 0 and status ``error`` (and a warning), since model output must never cra
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import json
 import logging
+import queue
 import threading
 import time
 from collections import defaultdict
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rlvr.errors import ConfigError
-from rlvr.envs.generation import SamplingParams
+from rlvr.envs.evaluation.episode import run_episode
+from rlvr.envs.evaluation.policies.base import Policy, PolicyCallFailed
+from rlvr.envs.generation import Completion, Message, SamplingParams
 from rlvr.trainer.rollout.backends import GenerationBackend
 from rlvr.trainer.rollout.chat import ChatFormatter
 from rlvr.trainer.rollout.episode import Episode
@@ -124,129 +135,56 @@ class EnvRunner:
             self._loop = _Loop()
         return self._loop
 
-    @staticmethod
-    async def _reset(env: Any, seed: int) -> tuple[Any, dict]:
-        core = env.unwrapped
-        if env is core and hasattr(core, "areset"):
-            return await core.areset(seed=seed)
-        return await asyncio.to_thread(env.reset, seed=seed)
-
-    @staticmethod
-    async def _step(env: Any, action: str) -> tuple[Any, float, bool, bool, dict]:
-        core = env.unwrapped
-        if env is core and hasattr(core, "astep"):
-            return await core.astep(action)
-        return await asyncio.to_thread(env.step, action)
-
-    async def _gather(self, coros: list[Any]) -> list[Any]:
-        sem = asyncio.Semaphore(self.env_workers)
-
-        async def bounded(c: Any) -> Any:
-            async with sem:
-                try:
-                    return await c
-                except Exception as e:  # an environment failing on model output must not stop the batch
-                    return e
-
-        return await asyncio.gather(*(bounded(c) for c in coros))
-
     # ------------------------------------------------------------------ episodes
     def run(self, keys: Sequence[TaskKey], params: SamplingParams) -> list[Episode]:
         """Play one episode per key with sampling ``params``; returns them in order."""
         envs = self._envs_for(keys)
-        resets = self.loop.run(self._gather([self._reset(env, k.seed) for env, k in zip(envs, keys)]))
-        episodes: list[Episode] = []
-        rendered: dict[str, list[int]] = {}  # the G episodes of a group share their prompt
-        for key, res in zip(keys, resets):
-            if isinstance(res, Exception):
-                raise ConfigError(f"environments[{key.env_id}]", f"reset(seed={key.seed}) failed: {res!r}",
-                                  "check the environment's arguments") from res
-            obs, info = res
-            ep = Episode(key=key, task_id=str(info.get("task_id", "")), messages=list(obs))
-            text = json.dumps(obs, sort_keys=True, default=str)
-            if text not in rendered:
-                rendered[text] = self.formatter.prompt_ids(obs)
-            ep.prompt_ids = list(rendered[text])
-            episodes.append(ep)
         params = replace(params, stop_token_ids=tuple(sorted(set(params.stop_token_ids) | set(self.formatter.stop_ids))))
+        episodes = [Episode(key=key) for key in keys]
         session = getattr(self.backend, "session", None)
-        if session is not None and any(is_multi_turn(e) for e in envs):
-            longest = max(len(ep.prompt_ids) for ep in episodes) + self.max_completion_length + 1
-            with session(longest) as engine:
-                self._play_interleaved(engine, episodes, envs, params)
-        else:
-            self._play_in_rounds(episodes, envs, params)
+        refill = session is not None and any(is_multi_turn(e) for e in envs)
+        sched: _Scheduler = _Refill(self, params, len(keys)) if refill else _Rounds(self, params, len(keys))
+        played = asyncio.run_coroutine_threadsafe(self._play_all(episodes, envs, sched), self.loop.loop)
+        try:
+            sched.drive()
+        except BaseException:
+            played.cancel()
+            raise
+        played.result()
         return episodes
 
-    def _play_in_rounds(self, episodes: list[Episode], envs: list[Any], params: SamplingParams) -> None:
-        """Each round: one batched generation for every running episode, then all their env steps."""
-        active = list(range(len(episodes)))
-        while active:
-            active = [i for i in active if self._has_budget(episodes[i])]
-            if not active:
-                break
-            budget = max(self._budget(episodes[i]) for i in active)
-            completions = self.backend.generate([episodes[i].prompt_ids + episodes[i].completion_ids for i in active],
-                                                replace(params, max_new_tokens=min(self.max_new_tokens, budget)))
-            actions = {i: self._take_turn(episodes[i], comp) for i, comp in zip(active, completions)}
-            t0 = time.perf_counter()
-            results = self.loop.run(self._gather([self._step(envs[i], actions[i][0]) for i in active]))
-            per_step = (time.perf_counter() - t0) / max(1, len(active))
-            still = []
-            for i, res in zip(active, results):
-                episodes[i].env_seconds += per_step
-                if self._after_step(episodes[i], res, ended=actions[i][1]):
-                    still.append(i)
-            active = still
-
-    def _play_interleaved(self, engine: Any, episodes: list[Episode], envs: list[Any], params: SamplingParams) -> None:
-        """Continuous refill: an episode's next turn is queued the moment its env step returns.
-
-        The engine keeps decoding the other episodes meanwhile (``submit`` while iterating
-        ``run``), so a slow environment step (a sandboxed program) never stalls the batch.
-        """
-        owner: dict[int, int] = {}  # engine request id -> episode index
-        stepping: dict[Any, tuple[int, bool, float]] = {}  # env-step future -> (episode, ended, start)
+    async def _play_all(self, episodes: list[Episode], envs: list[Any], sched: "_Scheduler") -> None:
+        rendered: dict[str, list[int]] = {}  # the G episodes of a group share their prompt
         sem = asyncio.Semaphore(self.env_workers)
+        tasks = [asyncio.ensure_future(self._play(i, ep, env, sched, rendered, sem))
+                 for i, (ep, env) in enumerate(zip(episodes, envs))]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            raise
+        finally:
+            sched.finished()
 
-        async def guarded(coro: Any) -> Any:
-            async with sem:
-                try:
-                    return await coro
-                except Exception as e:  # an environment failing on model output must not stop the batch
-                    return e
-
-        def submit(i: int) -> None:
-            ep = episodes[i]
-            if len(ep.prompt_ids) + len(ep.completion_ids) >= engine.max_seq_len:
-                self._cut(ep, overlong=True)  # the model's context is full
-            elif self._has_budget(ep):
-                turn = replace(params, max_new_tokens=min(self.max_new_tokens, self._budget(ep)))
-                owner[engine.submit(ep.prompt_ids + ep.completion_ids, turn)] = i
-
-        def settle(block: bool) -> None:
-            ready = [f for f in stepping if f.done()]
-            if not ready and block:
-                done, _ = concurrent.futures.wait(list(stepping), return_when=concurrent.futures.FIRST_COMPLETED)
-                ready = list(done)
-            for fut in ready:
-                i, ended, t0 = stepping.pop(fut)
-                episodes[i].env_seconds += time.perf_counter() - t0
-                if self._after_step(episodes[i], fut.result(), ended=ended):
-                    submit(i)
-
-        for i in range(len(episodes)):
-            submit(i)
-        while owner or stepping:
-            if owner:
-                for comp in engine.run():
-                    i = owner.pop(comp.index)
-                    text, ended = self._take_turn(episodes[i], comp)
-                    fut = asyncio.run_coroutine_threadsafe(guarded(self._step(envs[i], text)), self.loop.loop)
-                    stepping[fut] = (i, ended, time.perf_counter())
-                    settle(block=False)
-            if stepping:
-                settle(block=not owner)
+    async def _play(self, i: int, ep: Episode, env: Any, sched: "_Scheduler", rendered: dict[str, list[int]],
+                    sem: asyncio.Semaphore) -> None:
+        turns = _TokenTurns(self, ep, i, sched, rendered, sem)
+        try:
+            record = await run_episode(turns.bounded(env), turns, sched.params, env_id=ep.env_id, task_index=ep.key.env,
+                                       sample=i, seed=ep.key.seed, max_turns=self.max_turns, on_step=turns.on_step)
+        finally:
+            sched.episode_done(i)
+        if record.status == "env_error" and record.turns == 0:
+            raise ConfigError(f"environments[{ep.env_id}]", f"reset(seed={ep.key.seed}) failed: {record.error}",
+                              "check the environment's arguments")
+        ep.task_id = record.task_id
+        if record.status == "env_error":  # the step raised (logged by the episode loop)
+            logger.warning("environment %s raised on a model message (episode scored 0): %s", ep.env_id, record.error)
+            ep.error = record.error
+            ep.status, ep.success, ep.done = "error", False, True
+        elif not ep.done:  # defensive: the loop ended an episode the hooks did not
+            self._cut(ep, overlong=False)
 
     # ------------------------------------------------------------------ one turn, one step
     def _budget(self, ep: Episode) -> int:
@@ -334,6 +272,219 @@ class EnvRunner:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+
+
+class _Cut(PolicyCallFailed):
+    """The runner ended the episode before this turn (token budget or context full; already recorded)."""
+
+
+class _BoundedEnv:
+    """An environment as the episode loop sees it: reset/step, at most ``env_workers`` at once.
+
+    rlvr environments used as is step through their ``areset``/``astep`` twins; anything else
+    (a wrapped or plain Gymnasium environment) through its own ``reset``/``step`` in a thread.
+    """
+
+    def __init__(self, env: Any, sem: asyncio.Semaphore) -> None:
+        self.env, self.sem = env, sem
+
+    def get_wrapper_attr(self, name: str) -> Any:
+        if name in ("areset", "astep"):
+            return getattr(self, name)
+        return self.env.get_wrapper_attr(name)
+
+    async def areset(self, **kw: Any) -> tuple[Any, dict]:
+        async with self.sem:
+            core = self.env.unwrapped
+            if self.env is core and hasattr(core, "areset"):
+                return await core.areset(**kw)
+            return await asyncio.to_thread(self.env.reset, **kw)
+
+    async def astep(self, action: str) -> tuple[Any, float, bool, bool, dict]:
+        async with self.sem:
+            core = self.env.unwrapped
+            if self.env is core and hasattr(core, "astep"):
+                return await core.astep(action)
+            return await asyncio.to_thread(self.env.step, action)
+
+
+class _TokenTurns(Policy):
+    """One episode's model turns for the episode loop, as the trainer's tokens.
+
+    ``complete`` renders the opening messages once (chat template), asks the scheduler for the
+    next turn given the token sequence so far and records it; ``on_step`` records the
+    environment's step and appends its reply as masked tokens.
+    """
+
+    spec = "backend"
+
+    def __init__(self, runner: EnvRunner, ep: Episode, index: int, sched: "_Scheduler",
+                 rendered: dict[str, list[int]], sem: asyncio.Semaphore) -> None:
+        self.runner, self.ep, self.index, self.sched, self.rendered, self.sem = runner, ep, index, sched, rendered, sem
+        self.ended = False
+        self.started = False
+        self.t_step = 0.0
+
+    def bounded(self, env: Any) -> _BoundedEnv:
+        return _BoundedEnv(env, self.sem)
+
+    async def complete(self, messages: Sequence[Message], sampling: SamplingParams, *,
+                       task: Mapping[str, Any] | None = None) -> Completion:
+        ep = self.ep
+        if not self.started:
+            self.started = True
+            text = json.dumps(list(messages), sort_keys=True, default=str)
+            if text not in self.rendered:
+                self.rendered[text] = self.runner.formatter.prompt_ids(list(messages))
+            ep.prompt_ids = list(self.rendered[text])
+            ep.messages = list(messages)
+        comp = await self.sched.generate(self.index, ep)
+        start = len(ep.completion_ids)
+        text, self.ended = self.runner._take_turn(ep, comp)
+        self.t_step = time.perf_counter()
+        tokens = ep.completion_ids[start:]
+        return Completion(text=text, token_ids=tokens, prompt_ids=[], finish_reason="stop" if self.ended else "length",
+                          policy_version=comp.policy_version)
+
+    def on_step(self, completion: Completion, result: tuple[Any, float, bool, bool, Any]) -> bool:
+        self.ep.env_seconds += time.perf_counter() - self.t_step
+        return self.runner._after_step(self.ep, result, ended=self.ended)
+
+
+class _Scheduler:
+    """Carries generation requests from the episodes (event-loop thread) to the caller's thread,
+    which alone calls the backend, and the completions back."""
+
+    def __init__(self, runner: EnvRunner, params: SamplingParams, n: int) -> None:
+        self.runner, self.params = runner, params
+        self.live = n
+        self.pending: dict[int, tuple[Episode, asyncio.Future]] = {}
+        self.requests: "queue.Queue[list[tuple[int, Episode, asyncio.Future]] | None]" = queue.Queue()
+        self.loop = runner.loop.loop
+
+    # -- event-loop thread
+    async def generate(self, i: int, ep: Episode) -> Any:
+        if not self.runner._has_budget(ep):
+            raise _Cut("token budget spent")
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[i] = (ep, fut)
+        self._flush()
+        return await fut
+
+    def episode_done(self, i: int) -> None:
+        self.live -= 1
+        self.pending.pop(i, None)
+        self._flush()
+
+    def finished(self) -> None:
+        self.requests.put(None)
+
+    def _flush(self) -> None:
+        """Round barrier: every running episode waits for its turn -> one batch, in episode order."""
+        if self.pending and len(self.pending) >= self.live:
+            self.requests.put([(i, ep, fut) for i, (ep, fut) in sorted(self.pending.items())])
+            self.pending.clear()
+
+    # -- caller thread
+    def resolve(self, fut: asyncio.Future, value: Any = None, error: BaseException | None = None) -> None:
+        def settle() -> None:
+            if not fut.done():
+                fut.set_exception(error) if error is not None else fut.set_result(value)
+
+        self.loop.call_soon_threadsafe(settle)
+
+    def drive(self) -> None:
+        raise NotImplementedError
+
+
+class _Rounds(_Scheduler):
+    """Each round: ONE batched ``generate`` for every running episode, then all their env steps."""
+
+    def drive(self) -> None:
+        runner = self.runner
+        while (batch := self.requests.get()) is not None:
+            budget = max(runner._budget(ep) for _, ep, _ in batch)
+            turn = replace(self.params, max_new_tokens=min(runner.max_new_tokens, budget))
+            try:
+                completions = runner.backend.generate([ep.prompt_ids + ep.completion_ids for _, ep, _ in batch], turn)
+            except BaseException as e:
+                for _, _, fut in batch:
+                    self.resolve(fut, error=e)
+                raise
+            for (_, _, fut), comp in zip(batch, completions):
+                self.resolve(fut, comp)
+
+
+class _Refill(_Scheduler):
+    """Continuous refill on the engine: a turn is submitted the moment its episode asks for it.
+
+    The first turns go in together, in episode order (the opening round); after that the engine
+    keeps decoding the other episodes while an environment steps (``submit`` while iterating
+    ``run``), so a slow step (a sandboxed program) never stalls the batch.
+    """
+
+    def __init__(self, runner: EnvRunner, params: SamplingParams, n: int) -> None:
+        super().__init__(runner, params, n)
+        self.opened = False
+
+    def _flush(self) -> None:
+        if self.opened:
+            for i, (ep, fut) in sorted(self.pending.items()):
+                self.requests.put([(i, ep, fut)])
+            self.pending.clear()
+        elif self.pending and len(self.pending) >= self.live:
+            self.opened = True
+            super()._flush()
+
+    def drive(self) -> None:
+        runner = self.runner
+        owner: dict[int, asyncio.Future] = {}
+        with contextlib.ExitStack() as stack:
+            engine: Any = None
+
+            def submit(batch: list[tuple[int, Episode, asyncio.Future]]) -> None:
+                nonlocal engine
+                if engine is None:  # sized from the rendered prompts of the opening round
+                    longest = max(len(ep.prompt_ids) for _, ep, _ in batch) + runner.max_completion_length + 1
+                    engine = stack.enter_context(runner.backend.session(longest))
+                for _, ep, fut in batch:
+                    if len(ep.prompt_ids) + len(ep.completion_ids) >= engine.max_seq_len:
+                        runner._cut(ep, overlong=True)  # the model's context is full
+                        self.resolve(fut, error=_Cut("context full"))
+                        continue
+                    turn = replace(self.params, max_new_tokens=min(runner.max_new_tokens, runner._budget(ep)))
+                    owner[engine.submit(ep.prompt_ids + ep.completion_ids, turn)] = fut
+
+            def drain() -> bool:
+                """Submit what arrived; True once every episode has ended."""
+                while True:
+                    try:
+                        batch = self.requests.get_nowait()
+                    except queue.Empty:
+                        return False
+                    if batch is None:
+                        return True
+                    submit(batch)
+
+            done = False
+            try:
+                while not done or owner:
+                    if owner:
+                        for comp in engine.run():
+                            self.resolve(owner.pop(comp.index), comp)
+                            done = drain() or done
+                        if owner:
+                            raise RuntimeError(f"the rollout engine finished without {len(owner)} submitted requests")
+                        continue
+                    batch = self.requests.get()
+                    if batch is None:
+                        done = True
+                    else:
+                        submit(batch)
+            except BaseException as e:
+                for fut in owner.values():
+                    self.resolve(fut, error=e)
+                raise
 
 
 __all__ = ["EnvRunner", "make_env", "is_multi_turn"]
