@@ -18,6 +18,9 @@ real vLLM here):
   trainer's environment and a CUDA device): before a generation, when ``weights_version()`` has
   moved since the last sync, the main process streams the (gathered) weights to the server and
   resets its prefix cache; the other processes wait at a barrier so nobody samples stale weights.
+  Under asynchronous training (``generation.max_off_policy_steps >= 1``) the push happens after
+  every optimiser step instead, while a generator thread's requests keep flowing
+  (``rlvr.trainer.asynchronous.server``).
 
 Start the server the way TRL documents it, with sampled-token log-probs after temperature::
 

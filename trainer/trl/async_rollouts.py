@@ -128,7 +128,7 @@ class AsyncEnvRollouts(EnvRollouts):
         if sync is None and self.vllm.sync_weights:
             from rlvr.trainer.trl.vllm_sync import trl_weight_sync
 
-            sync = trl_weight_sync(self.vllm.url, trainer.accelerator.device)
+            sync = trl_weight_sync(self.vllm.url, next(model.parameters()).device)
         backend = VLLMBackend(self.vllm.url, trainer.processing_class, max_batch=max(1, batch),
                               timeout=self.vllm.timeout)
         formatter = ChatFormatter(trainer.processing_class, self.chat_template)
