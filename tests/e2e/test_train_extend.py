@@ -10,36 +10,22 @@ few steps, and interrupted before it saved a new max_steps.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from .runs import read_rows, run_config
+
 pytest.importorskip("trl")
 pytestmark = [pytest.mark.slow, pytest.mark.train]
 
-CONFIG = """
-seed: 5
-device: cpu
-model: {tiny: {hidden_size: 32, intermediate_size: 64, max_position_embeddings: 256}}
-environments:
-  - {id: rlvr/Arithmetic-v0, kwargs: {difficulty: 1, system_prompt: ""}}
-algorithm: {preset: dr_grpo}
-generation: {num_generations: 2, prompts_per_step: 2, max_new_tokens: 4, max_completion_length: 4}
-optim: {max_steps: 4, learning_rate: 1.0e-3, lr_scheduler: linear}
-eval: {num_tasks: 2, samples_per_task: 1, greedy: false}
-logging: {progress: false}
-checkpoint: {save_steps: 2, save_total_limit: 5}
-"""
-
-
-def _rows(path: Path, kind: str | None = None) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if kind is None or r.get("kind") == kind]
-
+CONFIG = run_config(seed=5, preset="dr_grpo",
+                    generation="{num_generations: 2, prompts_per_step: 2, max_new_tokens: 4, max_completion_length: 4}",
+                    optim="{max_steps: 4, learning_rate: 1.0e-3, lr_scheduler: linear}",
+                    eval="{num_tasks: 2, samples_per_task: 1, greedy: false}")
 
 def _lr_by_step(run: Path) -> dict[int, float]:
-    return {r["step"]: r["learning_rate"] for r in _rows(run / "metrics.jsonl", "train") if "learning_rate" in r}
+    return {r["step"]: r["learning_rate"] for r in read_rows(run / "metrics.jsonl", "train") if "learning_rate" in r}
 
 
 def _snapshot(run: Path) -> dict[str, tuple[int, int]]:
@@ -85,10 +71,10 @@ def test_extending_a_finished_run_trains_what_a_longer_run_would_and_a_finished_
     assert load_config(run / "config.yaml").optim.max_steps == 8  # a later plain --resume continues the extended run
 
     # Data order: every step's tasks are those of the run started with 8 steps, each step once.
-    ref, got = _rows(straight / "data_order.jsonl"), _rows(run / "data_order.jsonl")
+    ref, got = read_rows(straight / "data_order.jsonl"), read_rows(run / "data_order.jsonl")
     assert [r["step"] for r in got] == list(range(1, 9))
     assert [r["keys"] for r in got] == [r["keys"] for r in ref]
-    assert [r["step"] for r in _rows(run / "metrics.jsonl", "train")] == list(range(1, 9))
+    assert [r["step"] for r in read_rows(run / "metrics.jsonl", "train")] == list(range(1, 9))
 
     # Learning rate: from step 4 on, the 8-step schedule (not zero, not restarted at its peak).
     ref_lr, got_lr = _lr_by_step(straight), _lr_by_step(run)

@@ -15,22 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from .runs import cli_env, run_config
+
 pytest.importorskip("accelerate")
 pytestmark = [pytest.mark.slow, pytest.mark.train]
 
-CONFIG = """
-seed: 1
-device: cpu
-model: {tiny: {hidden_size: 32, intermediate_size: 64, max_position_embeddings: 512}}
-environments:
-  - {id: rlvr/GuessNumber-v0, kwargs: {difficulty: 1}}
-algorithm: {preset: dapo}
-generation: {num_generations: 2, prompts_per_step: 4, max_new_tokens: 4, max_completion_length: 160}
-optim: {max_steps: 2, learning_rate: 1.0e-3}
-eval: {num_tasks: 6, samples_per_task: 2}
-logging: {progress: false, sample_rollouts: 4}
-checkpoint: {save_steps: 2}
-"""
+CONFIG = run_config(seed=1, preset="dapo",
+                    model="{tiny: {hidden_size: 32, intermediate_size: 64, max_position_embeddings: 512}}",
+                    environment="{id: rlvr/GuessNumber-v0, kwargs: {difficulty: 1}}",
+                    generation="{num_generations: 2, prompts_per_step: 4, max_new_tokens: 4, max_completion_length: 160}",
+                    optim="{max_steps: 2, learning_rate: 1.0e-3}", eval="{num_tasks: 6, samples_per_task: 2}",
+                    logging="{progress: false, sample_rollouts: 4}", checkpoint="{save_steps: 2}")
 
 
 def test_two_cpu_processes_train_one_run_with_gathered_rollouts(tmp_path):
@@ -39,12 +34,10 @@ def test_two_cpu_processes_train_one_run_with_gathered_rollouts(tmp_path):
     config = tmp_path / "train.yaml"
     config.write_text(CONFIG)
     out = tmp_path / "run"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": "1"}
     launch_config = Path(__file__).resolve().parents[2] / "examples" / "accelerate" / "multi_cpu.yaml"
     cmd = [accelerate, "launch", "--config_file", str(launch_config), "-m", "rlvr.cli.main", "train", str(config),
            "--output-dir", str(out)]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
 
     summary = json.loads((out / "summary.json").read_text())
