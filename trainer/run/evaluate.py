@@ -4,14 +4,22 @@ The same ``EnvRunner`` that produces training rollouts plays ``samples_per_task`
 held-out task at the evaluation temperature (0 = greedy). pass@k is the unbiased estimator from
 ``rlvr.envs.evaluation`` (the same numbers ``rlvr eval`` reports). Under several processes every
 rank plays its share of the tasks and the results are gathered.
+
+Sampling is seeded from (run seed, optimiser step, rank) inside a forked torch RNG, so two runs of
+one seed that start from the same weights (the algorithms of a comparison) get identical
+``eval_before`` numbers, and an evaluation never moves the training sampler's random stream.
+In-process generation (the rollout engine, ``model.generate``) is covered; a vLLM server samples
+with its own generator and is not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from rlvr.envs.evaluation.metrics import pass_at_k_curve
 from rlvr.trainer.engine import SamplingParams
@@ -19,6 +27,26 @@ from rlvr.trainer.rollout.runner import EnvRunner
 from rlvr.trainer.rollout.tasks import TaskKey
 
 logger = logging.getLogger(__name__)
+
+
+def eval_seed(run_seed: int, step: int, rank: int = 0) -> int:
+    """The sampling seed of the held-out evaluation at ``step`` (0 = before training) on ``rank``."""
+    digest = hashlib.sha256(f"eval|{int(run_seed)}|{int(step)}|{int(rank)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # torch.manual_seed takes a non-negative 63-bit int
+
+
+@contextmanager
+def seeded_sampling(seed: int | None) -> Iterator[None]:
+    """Run the block with torch's RNG (CPU and the current CUDA device) seeded, then restore it."""
+    if seed is None:
+        yield
+        return
+    import torch
+
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def evaluate_heldout(
@@ -31,10 +59,12 @@ def evaluate_heldout(
     rank: int = 0,
     world: int = 1,
     batch_size: int = 512,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Play every held-out task ``samples_per_task`` times; return pass@k, reward and per-env pass@1.
 
     Greedy decoding (``temperature == 0``) is deterministic, so one sample per task is played.
+    ``seed`` (from ``eval_seed``) makes the sampling repeatable; None samples from the global stream.
     """
     t0 = time.perf_counter()
     n = 1 if temperature == 0 else samples_per_task
@@ -42,11 +72,12 @@ def evaluate_heldout(
     mine = [(i, k) for i, k in enumerate(keys) if i % world == rank]
     jobs = [(i, k) for i, k in mine for _ in range(n)]
     rows = []
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start : start + batch_size]
-        episodes = runner.run([k for _, k in chunk], params)
-        rows.extend({"task": i, "env_id": ep.env_id, "entry": k.env, "success": bool(ep.success),
-                     "reward": float(ep.reward), "tokens": ep.model_tokens} for (i, k), ep in zip(chunk, episodes))
+    with seeded_sampling(seed):
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start : start + batch_size]
+            episodes = runner.run([k for _, k in chunk], params)
+            rows.extend({"task": i, "env_id": ep.env_id, "entry": k.env, "success": bool(ep.success),
+                         "reward": float(ep.reward), "tokens": ep.model_tokens} for (i, k), ep in zip(chunk, episodes))
     if world > 1:
         from accelerate.utils import gather_object
 
@@ -89,4 +120,4 @@ def summarize_eval(rows: list[dict[str, Any]], n: int, temperature: float, secon
     return out
 
 
-__all__ = ["evaluate_heldout", "summarize_eval"]
+__all__ = ["eval_seed", "evaluate_heldout", "seeded_sampling", "summarize_eval"]

@@ -194,7 +194,7 @@ def run_training(
     from rlvr.trainer.rollout.runner import EnvRunner
     from rlvr.trainer.rollout.tasks import heldout_keys, train_keys
     from rlvr.trainer.run.callbacks import EvalCallback, MetricsCallback, ProgressCallback
-    from rlvr.trainer.run.evaluate import evaluate_heldout
+    from rlvr.trainer.run.evaluate import eval_seed, evaluate_heldout
     from rlvr.trainer.run.policy import load_policy, resolve_device, resolve_dtype
     from rlvr.trainer.run.sft import ReferenceExamples, sft_warmup
     from rlvr.trainer.trl.trainer import RLVRTrainer
@@ -279,11 +279,12 @@ def run_training(
     state.wait_for_everyone()
 
     # ------------------------------------------------------------------ held-out evaluation (before)
-    def make_eval(runner: EnvRunner) -> Callable[[], dict[str, Any]]:
+    def make_eval(runner: EnvRunner, step: Callable[[], int] = lambda: 0) -> Callable[[], dict[str, Any]]:
         def run_eval() -> dict[str, Any]:
+            # seeded by (run seed, step): every algorithm of a seed starts from the same eval_before
             result = evaluate_heldout(runner, heldout, samples_per_task=cfg.eval.samples_per_task,
                                       temperature=cfg.eval.temperature, max_new_tokens=g.max_new_tokens,
-                                      rank=rank, world=world)
+                                      rank=rank, world=world, seed=eval_seed(cfg.seed, step(), rank))
             if cfg.eval.greedy and cfg.eval.temperature > 0:
                 greedy = evaluate_heldout(runner, heldout, samples_per_task=1, temperature=0.0,
                                           max_new_tokens=g.max_new_tokens, rank=rank, world=world)
@@ -376,7 +377,7 @@ def run_training(
     if heldout and cfg.eval.every_steps:
         periodic = eval_runner(trainer_backend(trainer, model_backend(cfg), max_batch=256, max_seq_len=512 + g.max_completion_length,
                                              vllm=vllm_options(cfg)))
-        trainer.add_callback(EvalCallback(cfg.eval.every_steps, make_eval(periodic), rundir,
+        trainer.add_callback(EvalCallback(cfg.eval.every_steps, make_eval(periodic, lambda: trainer.state.global_step), rundir,
                                           progress_cb.eval_result if progress_cb else None))
     say(f"RL: {cfg.algorithm.preset}, {cfg.optim.max_steps} steps x {g.prompts_per_step} prompts x "
         f"{g.num_generations} rollouts" + (f", resuming from step {start_step}" if checkpoint else ""))
@@ -395,7 +396,7 @@ def run_training(
         runner = eval_runner(rollouts.runner.backend if rollouts.runner is not None and g.backend != "policy" else
                              trainer_backend(trainer, model_backend(cfg), max_batch=256, max_seq_len=512 + g.max_completion_length,
                                              vllm=vllm_options(cfg)))
-        eval_after = make_eval(runner)()
+        eval_after = make_eval(runner, lambda: steps)()
         runner.close()
         phases["eval_after_s"] = round(time.perf_counter() - t0, 2)
         if main:
