@@ -138,8 +138,10 @@ def test_policy_settings_that_need_sampler_logprobs_or_a_spec_are_refused(policy
                              "generation": {"backend": "policy", "policy": spec}})
     with pytest.raises(ConfigError, match="sampler's log-probs"):
         check_policy_rollouts(spec, check_algorithm(dppo), None)
-    with pytest.raises(ConfigError, match="policy"):
+    with pytest.raises(ConfigError, match="^generation.policy: unknown policy kind 'nosuch'"):
         check_policy_rollouts("nosuch:thing", check_algorithm(cfg), None)
+    with pytest.raises(ConfigError, match="^generation.policy: cannot import module"):
+        check_policy_rollouts("python:no_such_module_here:fn", check_algorithm(cfg), None)
 
 
 @pytest.mark.slow
@@ -170,3 +172,38 @@ def test_rlvr_train_rolls_out_with_a_python_policy_for_two_steps(tmp_path, polic
     assert [r["step"] for r in train] == [1, 2]
     assert all(math.isfinite(r["loss"]) for r in train)
     assert (out / "final" / "config.json").exists()
+
+
+@pytest.mark.slow
+def test_rlvr_train_rolls_out_with_an_openai_policy_behind_a_real_transformers_serve(tmp_path):
+    """The policy is another model behind a real OpenAI-compatible server (`transformers serve`)."""
+    pytest.importorskip("trl")
+    from rlvr.trainer.run.train import run_training
+    from rlvr.trainer.tiny import TinyModelConfig, tiny_model, tiny_tokenizer
+
+    from ..transformers_serve import transformers_serve
+
+    served = tmp_path / "served"
+    tok = tiny_tokenizer()
+    tiny_model(tok, TinyModelConfig(hidden_size=32, intermediate_size=64, max_position_embeddings=256, seed=5)) \
+        .save_pretrained(served)
+    tok.save_pretrained(served)
+    out = tmp_path / "run"
+    with transformers_serve(served, tmp_path / "serve.log") as base_url:
+        cfg = config_from_dict({
+            "output_dir": str(out), "seed": 0, "device": "cpu",
+            "model": {"tiny": {"hidden_size": 32, "intermediate_size": 64, "max_position_embeddings": 512}},
+            "environments": [{"id": "rlvr/Arithmetic-v0", "kwargs": {"difficulty": 1, "system_prompt": ""}}],
+            "generation": {"num_generations": 2, "prompts_per_step": 2, "max_new_tokens": 6,
+                           "max_completion_length": 32, "backend": "policy", "policy": f"openai:{base_url}#{served}"},
+            "optim": {"max_steps": 2, "learning_rate": 1e-4},
+            "eval": {"num_tasks": 0},
+            "logging": {"sample_rollouts": 4, "progress": False, "logging_steps": 1},
+            "checkpoint": {"save_steps": 2},
+        })
+        summary = run_training(cfg)
+    assert summary["steps"] == 2
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert samples and all(s["status"] != "error" for s in samples)
+    # The served model's replies, re-tokenised: the trained tokens are what the environment judged.
+    assert all(s["model_tokens"] >= 1 and s["turns"] == 1 for s in samples)

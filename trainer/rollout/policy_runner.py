@@ -179,7 +179,10 @@ def check_policy_rollouts(spec: str, algo: Any, max_off_policy_steps: int | None
     if not spec:
         raise ConfigError("generation.policy", "generation.backend is policy but no policy is given",
                           "set generation.policy, e.g. python:my_module:answer or openai:http://localhost:8000/v1#MODEL")
-    make_policy(spec)  # an unknown scheme or a missing function fails here, before any model loads
+    try:
+        make_policy(spec)  # an unknown scheme or a missing function fails here, before any model loads
+    except ConfigError as e:
+        raise ConfigError("generation.policy", e.problem, e.fix) from e
     if max_off_policy_steps:
         raise ConfigError("generation.max_off_policy_steps", "an evaluation policy's rollouts carry no behaviour "
                           "log-probs, which asynchronous training reads", "set generation.max_off_policy_steps: 0")
