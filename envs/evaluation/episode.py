@@ -1,4 +1,7 @@
-"""One evaluation episode: reset, then policy turn / environment step until the episode ends.
+"""rlvr's one episode loop: reset, then policy turn / environment step until the episode ends.
+
+``rlvr eval`` plays every episode with it, and so does the trainer (``rlvr.trainer.rollout.runner``
+adds the token view through a token-level policy and the ``on_step`` hook).
 
 An episode's rewards are summed over its steps (turn-level and final rewards alike), and so are
 its named reward components. What ends an episode abnormally is recorded, never raised: a
