@@ -1,6 +1,6 @@
 """rlvr's one episode loop: reset, then policy turn / environment step until the episode ends.
 
-``rlvr eval`` plays every episode with it, and so does the trainer (``rlvr.trainer.rollout.runner``
+``rlvr eval`` plays every episode with it, and so does the trainer (its ``EnvRunner``
 adds the token view through a token-level policy and the ``on_step`` hook).
 
 An episode's rewards are summed over its steps (turn-level and final rewards alike), and so are
