@@ -235,3 +235,20 @@ def test_a_server_that_dies_mid_run_is_an_error_naming_it_not_a_hang(fake):
     finally:
         gen.close()
     assert gen.proc is None
+
+
+def test_rlvr_train_refuses_async_on_a_server_that_never_gets_weights_before_loading_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from rlvr.cli.main import app
+    from rlvr.errors import ConfigError
+
+    config = tmp_path / "c.yaml"
+    config.write_text("environments: [{id: rlvr/Arithmetic-v0}]\n")
+    result = CliRunner().invoke(app, ["train", str(config), "--output-dir", str(tmp_path / "run"),
+                                      "--set", "generation.backend=vllm", "--set", "generation.vllm_url=http://127.0.0.1:9",
+                                      "--set", "generation.vllm_sync_weights=false",
+                                      "--set", "generation.max_off_policy_steps=1"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError) and result.exception.field == "generation.vllm_sync_weights"
+    assert not (tmp_path / "run" / "checkpoints").exists()
