@@ -1,10 +1,14 @@
 """Asynchronous (pipelined) RL vs synchronous RL on the demo's task and model, in one process run.
 
-For each seed: one SFT warm-up (the demo's, stopped at ~30% probe success) gives the start
-policy; then the same RL run (the demo's Dr. GRPO, ``--steps`` steps x 16 prompts x 8 samples,
-same data order) is trained synchronously (``max_off_policy_steps`` 0) and with each ``k`` of
-``--ks``, and the final policy is evaluated on the same held-out tasks (200 x 4 samples). Every
-setting therefore sees the same number of samples. Prints one JSON line per setting (means over
+For each seed: one SFT warm-up (the demo's, a fixed ``--sft-steps`` long, 300 by default; 0 = the
+demo's own stop at ~30% probe success, whose length varies) gives the start policy; then the same
+RL run (the demo's Dr. GRPO, ``--steps`` steps x 16 prompts x 8 samples, same data order) is
+trained synchronously (``max_off_policy_steps`` 0) and with each ``k`` of ``--ks``, and the final
+policy is evaluated on the same held-out tasks (200 x 4 samples, sampled at temperature 1). Every
+setting therefore trains on the same number of samples and is judged on the same number of
+held-out samples (``eval_samples``, checked equal). Prints the expected runtime first (from
+per-phase costs measured by ``--quick`` on 2 quiet cores, refined after the first seed), then one
+JSON line per setting (means over
 seeds): wall time per 100 steps (whole RL phase, generator start-up included), samples/s (whole
 phase, and steady state: median over steps after the fifth), idle fractions, staleness, held-out
 pass@1 and its difference from synchronous training (each single run also goes to stderr as it
@@ -12,8 +16,9 @@ finishes). Timings on a shared machine are noisy; the
 ratio ``speedup_vs_sync`` is measured in the same run::
 
     python benchmarks/bench_async.py                      # 3 seeds, k = 1 2 4, 100 steps, CPU
+                                                          # (about 10 minutes on 2 quiet cores)
     python benchmarks/bench_async.py --quick              # smoke run: seed 0, 10 steps, 300 SFT steps,
-                                                          # 50 held-out tasks (minutes on 2 cores)
+                                                          # 50 held-out tasks (1-2 minutes)
 """
 
 from __future__ import annotations
@@ -25,11 +30,31 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+# Costs on 2 quiet cores, from a --quick run (seed 0: 300 SFT steps in 62 s with model build and one RL
+# step; 10 synchronous RL steps of 128 samples in 2.4 s, the held-out pass of 50 tasks x 4 in 0.4 s); a
+# setting's start-up is dominated by the generator process importing torch and transformers (k >= 1).
+# A loaded machine is several times slower: the estimate is a floor.
+SFT_S_PER_STEP = 0.21
+RL_S_PER_STEP = 0.25
+SETTING_S = 10.0
+EVAL_S_PER_TASK = 0.01
+# The demo's SFT stops at ~30% probe success somewhere in this range when --sft-steps is 0.
+DEMO_SFT_STEPS = (300, 1500)
+
+
+def expected_s(seeds: int, settings: int, steps: int, eval_tasks: int, sft_steps: int) -> tuple[float, float]:
+    """(low, high) expected seconds of the whole benchmark on 2 quiet cores."""
+    rl = settings * (SETTING_S + steps * RL_S_PER_STEP + eval_tasks * EVAL_S_PER_TASK)
+    sft = (sft_steps, sft_steps) if sft_steps else DEMO_SFT_STEPS
+    return seeds * (sft[0] * SFT_S_PER_STEP + rl), seeds * (sft[1] * SFT_S_PER_STEP + rl)
 
 
 def _rows(run: Path, kind: str = "train") -> list[dict[str, Any]]:
@@ -63,8 +88,10 @@ def run_setting(base: Path, start: Path, seed: int, k: int, steps: int, device: 
     rl_s = float(summary["phases_s"]["rl_s"]) - float(summary["phases_s"].get("eval_after_s", 0.0))
     per_step = cfg.generation.prompts_per_step * cfg.generation.num_generations
     steady = [per_step / float(r["step_time"]) for r in rows[5:] if isinstance(r.get("step_time"), (int, float)) and r["step_time"] > 0]
+    held_out = summary["eval_after"]
     return {
-        "rl_s": rl_s, "samples": samples, "pass@1": summary["eval_after"]["pass@1"],
+        "rl_s": rl_s, "samples": samples, "pass@1": held_out["pass@1"],
+        "eval_samples": int(held_out["tasks"]) * int(held_out["samples_per_task"]),
         "samples_per_s": samples / rl_s if rl_s > 0 else None,
         "steady_samples_per_s": statistics.median(steady) if steady else None,
         "generator_idle_frac": _mean(rows, "async/generator_idle_frac"),
@@ -98,25 +125,46 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--device", default="cpu")
     p.add_argument("--eval-tasks", type=int, default=200, help="Held-out tasks (4 samples each) after RL.")
+    p.add_argument("--sft-steps", type=int, default=300,
+                   help="Length of the SFT warm-up (fixed, so the runtime is known); 0 = the demo's stop at ~30%% "
+                        "probe success (300 to 1500 steps).")
     p.add_argument("--quick", action="store_true",
                    help="Smoke run: seed 0, 10 steps, a fixed 300-step SFT warm-up, 50 held-out tasks.")
     p.add_argument("--out", default=None, help="Keep the runs here (default: a temporary folder).")
     a = p.parse_args(argv)
-    sft_steps = None
     if a.quick:
-        a.seeds, a.steps, a.eval_tasks, sft_steps = [0], 10, 50, 300
+        a.seeds, a.steps, a.eval_tasks, a.sft_steps = [0], 10, 50, 300
+    if a.steps <= 5:
+        p.error("--steps must be above 5: samples/s at steady state is read after the fifth step")
     logging.basicConfig(level=logging.WARNING)
+    low, high = expected_s(len(a.seeds), 1 + len(a.ks), a.steps, a.eval_tasks, a.sft_steps)
+    print(f"bench_async: {len(a.seeds)} seed(s) x {1 + len(a.ks)} settings x {a.steps} steps; expected "
+          f"{low / 60:.0f}{'' if high == low else f'-{high / 60:.0f}'} min on 2 quiet cores (longer on a busy machine)",
+          file=sys.stderr, flush=True)
+    t_start = time.perf_counter()
     tmp = tempfile.TemporaryDirectory(prefix="bench_async_") if a.out is None else None
     base = Path(a.out or tmp.name)
     base.mkdir(parents=True, exist_ok=True)
     results: dict[int, list[dict[str, Any]]] = {k: [] for k in [0, *a.ks]}
     for seed in a.seeds:
-        start = warm_start(base, seed, a.device, sft_steps)
+        t0 = time.perf_counter()
+        start = warm_start(base, seed, a.device, a.sft_steps or None)
+        print(json.dumps({"bench": "async", "warm_start": True, "seed": seed, "wall_s": round(time.perf_counter() - t0, 1)}),
+              file=sys.stderr, flush=True)
         for k in results:
+            t0 = time.perf_counter()
             results[k].append(run_setting(base, start, seed, k, a.steps, a.device, a.eval_tasks))
+            results[k][-1]["setting_wall_s"] = time.perf_counter() - t0
             print(json.dumps({"bench": "async", "run": True, "seed": seed, "max_off_policy_steps": k,
                               **{key: (round(v, 4) if isinstance(v, float) else v) for key, v in results[k][-1].items()}}),
                   file=sys.stderr, flush=True)
+        if seed == a.seeds[0] and len(a.seeds) > 1:
+            spent = time.perf_counter() - t_start
+            print(f"bench_async: seed {seed} took {spent / 60:.1f} min; about {spent * (len(a.seeds) - 1) / 60:.0f} "
+                  "min to go", file=sys.stderr, flush=True)
+    held_out = {r["eval_samples"] for runs in results.values() for r in runs}
+    if len(held_out) != 1:
+        raise SystemExit(f"settings were judged on different numbers of held-out samples: {sorted(held_out)}")
     sync = results[0]
     for k, runs in results.items():
         def avg(key: str, rs: list[dict[str, Any]] = runs) -> float | None:
@@ -126,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         line = {
             "bench": "async", "setting": "sync" if k == 0 else f"k={k}", "max_off_policy_steps": k,
             "seeds": a.seeds, "steps": a.steps, "samples": runs[0]["samples"], "device": a.device,
-            "quick": a.quick, "eval_tasks": a.eval_tasks,
+            "quick": a.quick, "eval_tasks": a.eval_tasks, "eval_samples": runs[0]["eval_samples"],
+            "sft_steps": a.sft_steps or "demo", "setting_wall_s": avg("setting_wall_s"),
             "wall_s_per_100_steps": round(avg("rl_s") * 100 / a.steps, 2),
             "samples_per_s": avg("samples_per_s"), "steady_samples_per_s": avg("steady_samples_per_s"),
             "speedup_vs_sync": round(avg("samples_per_s") / avg("samples_per_s", sync), 3),
