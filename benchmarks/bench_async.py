@@ -16,7 +16,7 @@ finishes). Timings on a shared machine are noisy; the
 ratio ``speedup_vs_sync`` is measured in the same run::
 
     python benchmarks/bench_async.py                      # 3 seeds, k = 1 2 4, 100 steps, CPU
-                                                          # (about 10 minutes on 2 quiet cores)
+                                                          # (about 11 minutes on 2 quiet cores)
     python benchmarks/bench_async.py --quick              # smoke run: seed 0, 10 steps, 300 SFT steps,
                                                           # 50 held-out tasks (1-2 minutes)
 """
