@@ -12,12 +12,13 @@ The field-by-field loader lives in ``schema.py``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from rlvr.errors import ConfigError, InputError
+from rlvr.registry import close_names, did_you_mean, unknown_name_error
+from rlvr.validate import positive_int
 from rlvr.trainer.run.schema import build, set_dotted
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -260,8 +261,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         "logging.logging_steps": cfg.logging.logging_steps, "sft.batch_size": cfg.sft.batch_size,
     }
     for name, value in positive.items():
-        if value < 1:
-            raise ConfigError(name, f"must be >= 1, got {value}")
+        positive_int(name, value)
     for name, value in {"eval.num_tasks": e.num_tasks, "eval.every_steps": e.every_steps, "sft.steps": cfg.sft.steps,
                         "checkpoint.save_steps": c.save_steps, "optim.warmup_steps": o.warmup_steps,
                         "logging.sample_rollouts": cfg.logging.sample_rollouts}.items():
@@ -271,8 +271,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if sft.stop_at_success is not None and not 0.0 < sft.stop_at_success <= 1.0:
         raise ConfigError("sft.stop_at_success", f"must be in (0, 1], got {sft.stop_at_success}")
     for name, value in {"sft.check_every": sft.check_every, "sft.probe_tasks": sft.probe_tasks}.items():
-        if value < 1:
-            raise ConfigError(name, f"must be >= 1, got {value}")
+        positive_int(name, value)
     if g.num_generations < 2:
         raise ConfigError("generation.num_generations", "must be >= 2 (group baselines need at least two completions)")
     if not 0.0 < g.top_p <= 1.0:
@@ -333,9 +332,7 @@ def check_algorithm(cfg: TrainConfig) -> Any:
 
     name = cfg.algorithm.preset
     if name not in PRESETS:
-        near = difflib.get_close_matches(name, list(PRESETS), n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        raise ConfigError("algorithm.preset", f"unknown preset {name!r}", f"{hint}allowed: {', '.join(PRESETS)}")
+        raise unknown_name_error("algorithm.preset", "preset", name, PRESETS.names())
     try:
         return preset(name, **cfg.algorithm.overrides)
     except ConfigError as e:
@@ -350,8 +347,8 @@ def check_algorithm(cfg: TrainConfig) -> Any:
         names = [f.name for f in dc.fields(AlgorithmConfig)]
         bad = [k for k in cfg.algorithm.overrides if k not in names]
         key = bad[0] if bad else "?"
-        near = difflib.get_close_matches(key, names, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        near = did_you_mean(key, names)
+        hint = f"did you mean {near!r}? " if near else ""
         raise ConfigError(f"algorithm.overrides.{key}", f"unknown field ({e})", f"{hint}allowed: {', '.join(names)}") from None
 
 
@@ -364,8 +361,8 @@ def check_environments(cfg: TrainConfig) -> None:
     known = list(gymnasium.registry.keys())
     for i, env in enumerate(cfg.environments):
         if env.id not in gymnasium.registry:
-            near = difflib.get_close_matches(env.id, known, n=3)
-            hint = f"did you mean {', '.join(map(repr, near))}? " if near else ""
+            near = close_names(env.id, known)
+            hint = f"did you mean {' or '.join(map(repr, near))}? " if near else ""
             rlvr_ids = sorted(k for k in known if "/" in k and not k.startswith(("ale_py", "phys2d", "tabular")))
             raise ConfigError(f"environments[{i}].id", f"{env.id!r} is not a registered environment",
                               f"{hint}registered: {', '.join(rlvr_ids) or '(none)'}; `rlvr envs list` shows them all")
