@@ -29,6 +29,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterable, Mapping
 
 from rlvr.errors import ConfigError
+from rlvr.bounded_http import BodyTooLarge, bounded_request
 from rlvr.verifiers.base import Verifier
 from rlvr.verifiers.registry import register_verifier
 from rlvr.verifiers.score import Score
@@ -233,8 +234,8 @@ class JudgeVerifier(Verifier):
             if attempt:
                 await asyncio.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
             try:
-                reply = await asyncio.wait_for(self._post(client, body), timeout=deadline)
-            except asyncio.TimeoutError:
+                reply = await self._post(client, body, deadline)
+            except (asyncio.TimeoutError, TimeoutError):  # RequestTimeout: the whole request's deadline
                 problem = f"no reply within {deadline:g}s"
                 continue
             except _Retryable as e:
@@ -247,27 +248,23 @@ class JudgeVerifier(Verifier):
         status = "timeout" if problem.startswith("no reply") else "error"
         return Score.failed(status, f"judge failed after {self.retries + 1} attempt(s): {problem}"[:500]).with_ms((time.perf_counter() - t0) * 1000)
 
-    async def _post(self, client: Any, body: dict) -> str:
+    async def _post(self, client: Any, body: dict, deadline: float) -> str:
         import httpx
 
         try:
-            async with client.stream("POST", f"{self.base_url}/chat/completions", json=body) as resp:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_reply_bytes:
-                        raise _Fatal(f"the judge's reply is larger than {self.max_reply_bytes} bytes (max_reply_bytes)")
-                    chunks.append(chunk)
-                raw = b"".join(chunks)
-                if resp.status_code in _RETRY_STATUS:
-                    raise _Retryable(f"HTTP {resp.status_code}: {raw[:200].decode('utf-8', 'replace')}")
-                if resp.status_code >= 400:
-                    raise _Fatal(f"the judge server answered HTTP {resp.status_code}: {raw[:300].decode('utf-8', 'replace')}")
+            reply = await bounded_request(client, "POST", f"{self.base_url}/chat/completions", json=body,
+                                          timeout=deadline, max_body_bytes=self.max_reply_bytes)
+        except BodyTooLarge:
+            raise _Fatal(f"the judge's reply is larger than {self.max_reply_bytes} bytes (max_reply_bytes)") from None
         except httpx.TimeoutException as e:
             raise _Retryable(f"timed out ({type(e).__name__})") from None
         except (httpx.TransportError, httpx.StreamError) as e:
             raise _Retryable(f"{type(e).__name__}: {e}") from None
+        raw = reply.content
+        if reply.status_code in _RETRY_STATUS:
+            raise _Retryable(f"HTTP {reply.status_code}: {raw[:200].decode('utf-8', 'replace')}")
+        if reply.status_code >= 400:
+            raise _Fatal(f"the judge server answered HTTP {reply.status_code}: {raw[:300].decode('utf-8', 'replace')}")
         try:
             data = json.loads(raw)
             content = data["choices"][0]["message"]["content"]

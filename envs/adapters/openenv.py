@@ -249,7 +249,7 @@ class OpenEnvEnv(gym.Env[list, str]):
         """Read ``/schema`` once: which action field carries the text, which observation field to show."""
         if self.action_field is not None and self.observation_field is not None:
             return
-        from rlvr.envs.bounded_http import BlockingClient, BodyTooLarge, RequestTimeout
+        from rlvr.bounded_http import BlockingClient, BodyTooLarge, RequestTimeout
 
         try:
             with BlockingClient(timeout=self.timeout, max_body_bytes=self.max_message_bytes, max_connections=1) as client:

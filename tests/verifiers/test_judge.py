@@ -229,3 +229,19 @@ def test_against_a_real_transformers_serve_process(tmp_path):
         assert j.requests_sent == 3
         assert all(s.status in ("ok", "wrong", "parse_error") for s in scores), [s.detail for s in scores]
         assert all(0.0 <= s.reward <= 1.0 for s in scores)
+
+
+@pytest.mark.parametrize("handler", ["drip_body", "drip_headers", "endless_body"])
+def test_a_hostile_judge_server_is_cut_off_by_the_deadline_or_the_cap(handler):
+    """A server that drips one byte per second never trips a per-read timeout, and one that streams
+    without end fills memory: the judge's whole-request deadline and reply cap stop both."""
+    from .. import hostile_http
+
+    with hostile_http.raw_server(getattr(hostile_http, handler)) as url:
+        j = get_verifier("judge", base_url=f"{url}/v1", model="m", rubric="r", timeout=2.0, retries=0,
+                         max_reply_bytes=64_000)
+        t0 = time.monotonic()
+        (score,) = j.score_many([{"completion": "Paris", "answer": "Paris"}])
+        took = time.monotonic() - t0
+    assert score.status in ("timeout", "error") and score.reward == 0.0, score
+    assert took < 10, took

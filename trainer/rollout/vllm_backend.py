@@ -10,7 +10,7 @@ real vLLM here):
   We speak HTTP ourselves (httpx, a core dependency) rather than through TRL's ``VLLMClient``
   because that class refuses to exist without the ``vllm`` package, which generation does not need.
 * **Deadlines are deadlines**: ``timeout`` bounds each request as a whole (connect, waiting for
-  the answer, reading the body; ``rlvr.envs.bounded_http``), so a server that drips one byte per
+  the answer, reading the body; ``rlvr.bounded_http``), so a server that drips one byte per
   second fails like one that says nothing, and the body is refused past ``max_body_bytes``
   (default: :func:`body_cap`, generous for the tokens asked for), so a server that streams
   without end costs bounded memory. Both are a ``VLLMServerError`` naming the server.
@@ -36,7 +36,7 @@ from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from rlvr.envs.bounded_http import BlockingClient, BodyTooLarge, RequestTimeout
+from rlvr.bounded_http import BlockingClient, BodyTooLarge, RequestTimeout
 from rlvr.errors import ConfigError
 from rlvr.envs.generation import Completion, SamplingParams
 

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from rlvr.errors import ConfigError
-from rlvr.envs.bounded_http import BodyTooLarge, Reply, RequestTimeout, bounded_request, read_capped
+from rlvr.bounded_http import BodyTooLarge, Reply, RequestTimeout, bounded_request, read_capped
 from rlvr.envs.evaluation.policies.base import (
     Completion,
     Message,

@@ -3,7 +3,7 @@
 httpx's ``timeout`` is per operation (connect, each read): a server that sends one byte per
 second never trips it, and one that streams without end is read into memory until the process
 dies. Every client of ours that talks to a model server (the ``openai:`` eval policy, the vLLM
-rollout backend) goes through :func:`bounded_request`: the whole exchange (connect, waiting for
+rollout backend, the OpenEnv adapter, the LLM judge) goes through :func:`bounded_request`: the whole exchange (connect, waiting for
 the answer, reading the body) runs under one ``asyncio.wait_for`` deadline, and the body is read
 in chunks and refused with :class:`BodyTooLarge` as soon as it passes the cap.
 
