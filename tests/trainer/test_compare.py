@@ -87,6 +87,48 @@ def test_eval_reports_lengths_of_right_and_wrong_answers_and_tells_mixture_entri
     assert out["per_env"] == {"e[0]": {"pass@1": 0.5, "tasks": 1}, "e[1]": {"pass@1": 0.0, "tasks": 1}}
 
 
+def test_heldout_sampling_is_fixed_by_run_seed_and_step_and_leaves_training_randomness_alone():
+    import torch
+
+    from rlvr.trainer.engine import SamplingParams
+    from rlvr.trainer.rollout.backends import make_backend
+    from rlvr.trainer.rollout.chat import ChatFormatter
+    from rlvr.trainer.rollout.runner import EnvRunner
+    from rlvr.trainer.rollout.tasks import TaskKey
+    from rlvr.trainer.run.config import EnvConfig
+    from rlvr.trainer.run.evaluate import eval_seed, evaluate_heldout, seeded_sampling
+    from rlvr.trainer.tiny import TinyModelConfig, tiny_model, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = tiny_model(tok, TinyModelConfig(hidden_size=32, intermediate_size=64, max_position_embeddings=512))
+    env = EnvConfig(ENV["id"], kwargs=ENV["kwargs"])
+    runner = EnvRunner([env], ChatFormatter(tok), make_backend("auto", model, tok, max_batch=8, max_seq_len=512),
+                       max_new_tokens=12, max_completion_length=12, max_turns=1)
+    keys = [TaskKey(0, ENV["id"], s) for s in range(4)]
+    params = SamplingParams(max_new_tokens=12, temperature=1.0)
+
+    def play(seed: int) -> list[list[int]]:
+        torch.rand(7)  # training moved the global stream in between: must not matter
+        with seeded_sampling(seed):
+            return [list(ep.completion_ids) for ep in runner.run(keys, params)]
+
+    try:
+        before = play(eval_seed(4, 0))
+        assert play(eval_seed(4, 0)) == before  # two algorithms of seed 4 see the same eval_before samples
+        assert play(eval_seed(4, 20)) != before  # a later evaluation draws fresh samples
+        assert eval_seed(4, 0) != eval_seed(5, 0) and eval_seed(4, 0, rank=1) != eval_seed(4, 0)
+
+        state = torch.get_rng_state()
+        first = evaluate_heldout(runner, keys, samples_per_task=3, temperature=1.0, max_new_tokens=12, seed=eval_seed(4, 0))
+        assert torch.equal(torch.get_rng_state(), state)  # the training sampler's stream is untouched
+        torch.rand(5)
+        again = evaluate_heldout(runner, keys, samples_per_task=3, temperature=1.0, max_new_tokens=12, seed=eval_seed(4, 0))
+        assert {k: v for k, v in first.items() if k != "seconds"} == {k: v for k, v in again.items() if k != "seconds"}
+    finally:
+        runner.close()
+
+
 @pytest.mark.slow
 def test_compare_runs_resumes_and_reports(tmp_path):
     config = write_config(tmp_path)
@@ -110,6 +152,10 @@ def test_compare_runs_resumes_and_reports(tmp_path):
     assert orders[0] == orders[1] and len(orders[0]) == 2
     # both started from the one warm-up of the seed
     assert (out / "warmup" / "seed-4" / "start_policy" / "config.json").exists()
+    # ... and were evaluated on identical samples before training (sampling seeded by run seed and step)
+    befores = [{k: v for k, v in json.loads((out / x["dir"] / "eval_before.json").read_text()).items() if k != "seconds"}
+               for x in doc["runs"]]
+    assert befores[0] == befores[1]
     page = (out / "report.html").read_text()
     assert "grpo_no_std" in page and "rollout-data" in page and (out / "compare.png").exists()
 

@@ -316,14 +316,22 @@ def run_training(
 
     # ------------------------------------------------------------------ RL
     rounds: dict[int, int] = {}
+    pending: dict[int, list[dict[str, Any]]] = {}  # sample rollouts waiting for their advantages
 
     def sink(step: int, episodes: list[Any], all_keys: list[str]) -> None:
         rounds[step] = rounds.get(step, 0) + 1  # dynamic sampling (DAPO) may generate several rounds a step
         RunDir.append_jsonl(rundir.data_order, {"step": step, "round": rounds[step], "keys": all_keys})
         if cfg.logging.sample_rollouts and step % cfg.logging.logging_steps == 0 and rounds[step] == 1:
-            for ep in episodes[: cfg.logging.sample_rollouts]:
-                RunDir.append_jsonl(rundir.samples, {"step": step, **ep.record(),
-                                                     "env_mask_runs": _runs(ep.env_mask)})
+            pending[step] = [{"step": step, **ep.record(), "advantage": None, "env_mask_runs": _runs(ep.env_mask)}
+                             for ep in episodes[: cfg.logging.sample_rollouts]]
+
+    def write_samples(step: int, advantages: list[float | None] | None) -> None:
+        """Write the step's sample rollouts (and any older ones still waiting) once advantages exist."""
+        for s in sorted(k for k in pending if k <= step):
+            for i, rec in enumerate(pending.pop(s)):
+                if s == step and advantages is not None and i < len(advantages):
+                    rec["advantage"] = advantages[i]  # sample i is gathered row i (rank 0 plays rows 0..n-1)
+                RunDir.append_jsonl(rundir.samples, rec)
 
     from rlvr.trainer.asynchronous.checks import check_async, resolve_off_policy_steps
 
@@ -374,6 +382,7 @@ def run_training(
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar, not stdout
+    trainer.advantage_hook = write_samples
     if heldout and cfg.eval.every_steps:
         periodic = eval_runner(trainer_backend(trainer, model_backend(cfg), max_batch=256, max_seq_len=512 + g.max_completion_length,
                                              vllm=vllm_options(cfg)))
@@ -384,7 +393,10 @@ def run_training(
     t0 = time.perf_counter()
     if checkpoint is None and resume and start_step == 0:
         logger.info("no checkpoint to resume from: training from the start")
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    finally:
+        write_samples(1 << 62, None)  # whatever never reached the loss is still shown, without advantage
     phases["rl_s"] = round(phases.get("rl_s", 0.0) + time.perf_counter() - t0, 2)
     steps = int(trainer.state.global_step)
 

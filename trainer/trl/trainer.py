@@ -30,8 +30,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -150,6 +151,9 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         self._refill_generator = torch.Generator().manual_seed(args.seed + 1)
         self._refill_order: list[int] = []
         self._refill_dataset = None
+        # Called on the main process after each training batch's advantages with (step, per-row
+        # advantages in gathered row order, or None where rows do not line up); see _report_row_advantages.
+        self.advantage_hook: Callable[[int, list[float | None] | None], None] | None = None
         self.value_model: nn.Module | None = None
         self.value_optimizer: torch.optim.Optimizer | None = None
         if value_model is not None:
@@ -402,6 +406,8 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
             kl_tok = logp - ref
             metrics["algo/kl_in_reward_k1"] = float((kl_tok * mask).sum() / mask.sum().clamp(min=1))
         self._replace_logged_advantages(advantages, all_mask)
+        if mode == "train":
+            self._report_row_advantages(advantages, all_mask)
         self._log_gathered(metrics, mode, already_global={"algo/zero_variance_frac", "algo/dropped_groups_frac"})
         return batch
 
@@ -416,6 +422,25 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
         for _ in range(num_rows):
             logged.pop()
         logged.extend(per_row.tolist())
+
+    def _report_row_advantages(self, advantages: torch.Tensor, mask: torch.Tensor) -> None:
+        """Hand ``advantage_hook`` each gathered row's advantage (the completions table's value).
+
+        Row i of the gathered batch is the i-th episode the rollout function played on rank 0 this
+        step, so the run's sample rollouts can carry it. Rows without a loss token (masked, dropped
+        zero-variance groups) get None. Under dynamic sampling the batch is merged from several
+        generation rounds and no longer lines up with the first round's episodes: None is passed.
+        """
+        if self.advantage_hook is None or not self.accelerator.is_main_process:
+            return
+        step = int(self.state.global_step) + 1
+        if self.algo.zero_variance == "refill":
+            self.advantage_hook(step, None)
+            return
+        counts = mask.sum(-1)
+        per_row = (advantages * mask).sum(-1) / counts.clamp(min=1)
+        self.advantage_hook(step, [float(a) if c > 0 and math.isfinite(a) else None
+                                   for a, c in zip(per_row.tolist(), counts.tolist())])
 
     # ------------------------------------------------------------------ batching
     def _prepare_inputs(self, generation_batch: Any) -> dict[str, Any]:
