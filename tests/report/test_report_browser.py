@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import re
 import shutil
 from pathlib import Path
 
@@ -69,6 +71,8 @@ def check_in_browser(report: Path, screenshot: Path | None = None) -> dict:
 
             total = len(_shown(page))
             assert total > 0
+            listing = page.text_content("#rollout-list")
+            advantages = [float(a) for a in re.findall(r"advantage ([+-]\d+\.\d+)", listing)]
             count_all = page.text_content("#rollout-count")
             steps = sorted({s for s, _ in _shown(page)})
             assert len(steps) > 1, "a real run logs samples at several steps"
@@ -107,7 +111,7 @@ def check_in_browser(report: Path, screenshot: Path | None = None) -> dict:
         non_white = sum(hist[:250]) / (im.width * im.height)
         assert non_white > 0.02, "the screenshot is blank"
         assert len([h for h in hist if h]) > 20  # text, lines and bands, not one flat colour
-    return {"rollouts": total, "steps": steps, "hostile": hostile}
+    return {"rollouts": total, "steps": steps, "hostile": hostile, "advantages": advantages}
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium (scripts/setup-system.sh installs the Debian package)")
@@ -117,3 +121,11 @@ def test_report_of_a_real_run_renders_in_chromium(real_run, tmp_path):
     seen = check_in_browser(write_report(real_run), tmp_path / "report.png")
     count, text, pwned = seen["hostile"]
     assert count == 1 and "window.__pwned = 1" in text and pwned == "undefined"
+    # each sample rollout carries the advantage it was trained with (mean over its loss tokens)
+    samples = [json.loads(line) for line in (real_run / "samples.jsonl").read_text().splitlines()]
+    real = [s["advantage"] for s in samples if "task_key" in s]
+    assert real and all(a is None or math.isfinite(a) for a in real)
+    recorded = [a for a in real if a is not None]
+    assert recorded
+    assert len(seen["advantages"]) == len(recorded)  # the browser shows every recorded one
+    assert sorted(seen["advantages"]) == pytest.approx(sorted(round(a, 3) for a in recorded), abs=1e-3)

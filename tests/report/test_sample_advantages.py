@@ -28,7 +28,8 @@ COIN = textwrap.dedent('''
 ''')
 
 
-def test_each_sample_rollout_carries_its_group_normalised_advantage(tmp_path):
+@pytest.mark.parametrize("preset", ["grpo", "dapo"])
+def test_each_sample_rollout_carries_its_group_normalised_advantage(preset, tmp_path):
     from rlvr.report import write_report
     from rlvr.trainer.run.config import config_from_dict
     from rlvr.trainer.run.train import run_training
@@ -40,7 +41,7 @@ def test_each_sample_rollout_carries_its_group_normalised_advantage(tmp_path):
         "output_dir": str(out), "seed": 0, "device": "cpu",
         "model": {"tiny": {"hidden_size": 32, "intermediate_size": 64, "max_position_embeddings": 512}},
         "environments": [{"id": "rlvr/Arithmetic-v0", "kwargs": {"difficulty": 1, "system_prompt": ""}}],
-        "algorithm": {"preset": "grpo"},
+        "algorithm": {"preset": preset},
         "generation": {"num_generations": 4, "prompts_per_step": 2, "max_new_tokens": 6, "max_completion_length": 16,
                        "max_turns": 1, "backend": "policy", "policy": f"python:{policy}:coin"},
         "optim": {"max_steps": 3, "learning_rate": 1e-4},
@@ -52,18 +53,27 @@ def test_each_sample_rollout_carries_its_group_normalised_advantage(tmp_path):
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert sorted({s["step"] for s in samples}) == [1, 2, 3] and len(samples) == 24  # the whole batch of each step
 
-    groups: dict[tuple[int, str], list[tuple[float, float]]] = defaultdict(list)
+    # DAPO's dynamic sampling: a step that needed a second generation round trains on a merged
+    # batch that no longer lines up with the logged first round, so its samples say "not recorded".
+    rounds = defaultdict(int)
+    for line in (out / "data_order.jsonl").read_text().splitlines():
+        rounds[json.loads(line)["step"]] += 1
+    groups: dict[tuple[int, str], list[tuple[float, float | None]]] = defaultdict(list)
     for s in samples:
-        assert s["advantage"] is not None and math.isfinite(s["advantage"])
+        if rounds[s["step"]] > 1:
+            assert s["advantage"] is None
+            continue
         groups[(s["step"], s["task_key"])].append((s["reward"], s["advantage"]))
+    assert groups
     varied = 0
     for rows in groups.values():
         assert len(rows) == 4
         rewards = [r for r, _ in rows]
         mean = sum(rewards) / len(rewards)
-        if max(rewards) == min(rewards):
-            assert all(a == 0 for _, a in rows)  # nothing to learn from a group that all agree
+        if max(rewards) == min(rewards):  # nothing to learn from a group that all agree: 0, or dropped (DAPO)
+            assert all(a == 0 for _, a in rows) if preset == "grpo" else all(a is None for _, a in rows)
             continue
+        assert all(a is not None and math.isfinite(a) for _, a in rows)
         varied += 1
         assert sum(a for _, a in rows) == pytest.approx(0.0, abs=1e-4)  # advantages centred on the group mean
         for r, a in rows:
@@ -72,5 +82,6 @@ def test_each_sample_rollout_carries_its_group_normalised_advantage(tmp_path):
 
     page = write_report(out).read_text()
     shown = json.loads(page.split('id="rollout-data" type="application/json">', 1)[1].split("</script>", 1)[0])
-    advantages = sorted(r["advantage"] for r in shown)  # what the rollout browser renders
-    assert advantages == pytest.approx(sorted(s["advantage"] for s in samples), abs=1e-6)
+    key = lambda a: (a is None, a or 0.0)  # noqa: E731
+    advantages = sorted((r["advantage"] for r in shown), key=key)  # what the rollout browser renders
+    assert advantages == pytest.approx(sorted((s["advantage"] for s in samples), key=key), abs=1e-6)

@@ -22,7 +22,7 @@ RUN_FILES = (
                       "`algo/*` loss terms), `eval` (held-out pass@k, lengths of correct and wrong answers) or `sft`"),
     ("samples.jsonl", "sample rollouts of logged steps: the conversation turn by turn, reward and its components, "
                       "success, status, model/environment token counts, and the advantage it was trained with "
-                      "(mean over its loss tokens; null where it had none, or under dynamic sampling)"),
+                      "(mean over its loss tokens; null where it had none, or when dynamic sampling regenerated groups)"),
     ("data_order.jsonl", "the task keys of every optimiser step, one line per generation round: "
                          "`{\"step\", \"round\", \"keys\"}`. A key `env=I ID seed=S` is the task that environment I of "
                          "the mixture poses on `reset(seed=S)`, repeated once per rollout of its group. The order is "

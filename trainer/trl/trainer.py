@@ -309,6 +309,7 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
                 rows = torch.tensor([grp * g + i for grp in sorted(groups) for i in range(g)], dtype=torch.long)
                 parts.append(select_rows(rounds[r], rows))
         merged = concat_rows(parts, self._tokenizer.pad_token_id) if len(rounds) > 1 else parts[0]
+        self._refill_rounds = len(rounds)  # one round keeps the rows in order (see _report_row_advantages)
         self._log_gathered({
             "algo/refill_rounds": float(len(rounds)),
             "algo/refill_first_round_zero_variance_frac": first_zero_frac,
@@ -428,13 +429,14 @@ class RLVRTrainer(FastPathsMixin, GRPOTrainer):
 
         Row i of the gathered batch is the i-th episode the rollout function played on rank 0 this
         step, so the run's sample rollouts can carry it. Rows without a loss token (masked, dropped
-        zero-variance groups) get None. Under dynamic sampling the batch is merged from several
-        generation rounds and no longer lines up with the first round's episodes: None is passed.
+        zero-variance groups) get None. When dynamic sampling needed a second generation round the
+        batch is merged from several rounds and no longer lines up with the first round's
+        episodes: None is passed then.
         """
         if self.advantage_hook is None or not self.accelerator.is_main_process:
             return
         step = int(self.state.global_step) + 1
-        if self.algo.zero_variance == "refill":
+        if self.algo.zero_variance == "refill" and getattr(self, "_refill_rounds", 1) > 1:
             self.advantage_hook(step, None)
             return
         counts = mask.sum(-1)
