@@ -118,3 +118,20 @@ def test_two_processes_log_rank_zero_rollouts_with_their_gathered_advantages(tmp
     samples = _check_advantages(out, "grpo")
     order = {json.loads(line)["step"]: json.loads(line)["keys"] for line in (out / "data_order.jsonl").read_text().splitlines()}
     assert all(s["task_key"] in order[s["step"]][:8] for s in samples)  # rank 0 played the first half
+
+
+def test_batches_reused_over_several_steps_still_log_samples(tmp_path):
+    """optim.num_iterations: 2 generates at steps 1, 3, ...; logging every 2 steps must still log them."""
+    from rlvr.trainer.run.config import config_from_dict
+    from rlvr.trainer.run.train import run_training
+
+    cfg = _config(tmp_path, "grpo", prompts=2)
+    cfg["optim"] = {"max_steps": 4, "learning_rate": 1e-4, "num_iterations": 2}
+    cfg["logging"] = {"sample_rollouts": 2, "progress": False, "logging_steps": 2}
+    assert run_training(config_from_dict(cfg))["steps"] == 4
+    out = tmp_path / "run"
+    generated = [json.loads(line)["step"] for line in (out / "data_order.jsonl").read_text().splitlines()]
+    assert generated == [1, 3]
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [1, 1, 3, 3]
+    assert all(s["advantage"] is not None and math.isfinite(s["advantage"]) for s in samples)

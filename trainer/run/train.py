@@ -321,7 +321,10 @@ def run_training(
     def sink(step: int, episodes: list[Any], all_keys: list[str]) -> None:
         rounds[step] = rounds.get(step, 0) + 1  # dynamic sampling (DAPO) may generate several rounds a step
         RunDir.append_jsonl(rundir.data_order, {"step": step, "round": rounds[step], "keys": all_keys})
-        if cfg.logging.sample_rollouts and step % cfg.logging.logging_steps == 0 and rounds[step] == 1:
+        # one batch serves `span` optimiser steps (optim.num_iterations > 1): log it if any of them is a logging step
+        span = rollouts.steps_per_call(trainer)
+        due = any(s % cfg.logging.logging_steps == 0 for s in range(step, step + span))
+        if cfg.logging.sample_rollouts and due and rounds[step] == 1:
             pending[step] = [{"step": step, **ep.record(), "advantage": None, "env_mask_runs": _runs(ep.env_mask)}
                              for ep in episodes[: cfg.logging.sample_rollouts]]
 
