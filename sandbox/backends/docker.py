@@ -53,9 +53,25 @@ def _client(docker_host: str | None = None) -> Any:
         import docker
     except ImportError:
         raise DependencyError("docker", "docker") from None
-    if docker_host:
-        return docker.DockerClient(base_url=docker_host, timeout=60)
-    return docker.from_env(timeout=60)
+    client = docker.DockerClient(base_url=docker_host, timeout=60, max_pool_size=64) if docker_host \
+        else docker.from_env(timeout=60, max_pool_size=64)
+    _widen_pool_lru(client)
+    return client
+
+
+def _widen_pool_lru(client: Any) -> None:
+    """Give docker-py's unix-socket adapter an LRU of 1024 connection pools instead of 25.
+
+    docker-py keys those pools by request URL and closes the one it evicts even while another
+    thread is using it ("'NoneType' object has no attribute 'qsize'" when 16 workers start at
+    once, measured in the sandbox soak). Its ``num_pools`` option would fix that but is ignored
+    for unix sockets (an operator-precedence slip in ``APIClient.__init__``, docker 7.1), so the
+    LRU is replaced here; where the adapter looks different, nothing is changed.
+    """
+    adapter = getattr(client.api, "_custom_adapter", None)
+    pools = getattr(adapter, "pools", None)
+    if pools is not None and type(pools).__name__ == "RecentlyUsedContainer":
+        adapter.pools = type(pools)(1024, dispose_func=lambda p: p.close())
 
 
 @lru_cache(maxsize=4)
