@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,16 @@ def _close_shared_sandboxes():
     for sb in _cache.values():
         sb.close()
     _cache.clear()
+
+
+def alive_with(token: str) -> list[str]:
+    """Pids of live (not zombie) processes whose command line contains ``token`` (leak checks)."""
+    out = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and token in Path(f"/proc/{name}/cmdline").read_bytes().decode("utf-8", "replace"):
+                if Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(name)
+        except OSError:
+            pass
+    return out

@@ -11,7 +11,7 @@ import pytest
 from rlvr.sandbox import Limits, Program, Sandbox
 from rlvr.sandbox.cgroups import _own_memory_cgroup
 
-from .conftest import require
+from .conftest import alive_with, require
 
 LIMITS = Limits(time_limit_s=2.0, memory_mb=256, max_processes=32, max_output_bytes=20_000, disk_mb=32)
 C_SUM = "#include <stdio.h>\nint main(){int a,b;scanf(\"%d %d\",&a,&b);printf(\"%d\\n\",a+b);}\n"
@@ -42,18 +42,6 @@ def mixed_runs(token: str, n: int = 500, seed: int = 0) -> list[tuple[Program, s
     return runs
 
 
-def _alive_with(token: str) -> list[str]:
-    out = []
-    for name in os.listdir("/proc"):
-        try:
-            if name.isdigit() and token in Path(f"/proc/{name}/cmdline").read_bytes().decode("utf-8", "replace"):
-                if Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    out.append(name)
-        except OSError:
-            pass
-    return out
-
-
 def _containers_of_this_process() -> list[str]:
     import docker
 
@@ -74,11 +62,11 @@ def test_500_mixed_runs_with_8_in_flight_leave_nothing_behind(backend):
     before_containers = set(_containers_of_this_process()) if backend == "docker" else set()
     with Sandbox(backend, LIMITS, concurrency=8) as sb:
         results = sb.run_many([p for p, _, _ in runs], concurrency=8)
-        assert _alive_with(token) == [], "a daemon outlived its run"
+        assert alive_with(token) == [], "a daemon outlived its run"
     wrong = [(i, exp, r.status, r.detail) for i, ((_, exp, out), r) in enumerate(zip(runs, results))
              if r.status != exp or (out is not None and r.stdout != out)]
     assert not wrong, wrong[:10]
-    assert _alive_with(token) == []
+    assert alive_with(token) == []
     assert set(Path("/tmp").glob(f"rlvr-sbx-{os.getpid()}-*")) == before_dirs, "temp dirs leaked"
     assert not list(Path("/tmp").glob("left-*"))
     assert base is None or set(base.glob(f"rlvr-sbx-{os.getpid()}-*")) == before_cgroups, "memory cgroups leaked"

@@ -23,7 +23,7 @@ import pytest
 from rlvr.sandbox import Limits, Program, Sandbox
 from rlvr.sandbox.cgroups import _own_memory_cgroup
 
-from .conftest import require
+from .conftest import alive_with, require
 
 N = int(os.environ.get("RLVR_SOAK_N", "600"))
 IN_FLIGHT = 16
@@ -77,18 +77,6 @@ def mix(n: int, token: str, seed: int = 5) -> list[tuple[Program, str | None]]:
         else:
             items.append((Program("javascript", JS_SUM, stdin=f"{a} {b}"), f"{a * b}\n"))
     return items
-
-
-def _alive_with(token: str) -> list[str]:
-    out = []
-    for name in os.listdir("/proc"):
-        try:
-            if name.isdigit() and token in Path(f"/proc/{name}/cmdline").read_bytes().decode("utf-8", "replace"):
-                if Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    out.append(name)
-        except OSError:
-            pass
-    return out
 
 
 def _rss_mb(pids: list[int]) -> float:
@@ -177,7 +165,7 @@ def test_soak_mixed_programs_16_in_flight_leave_nothing_and_stay_flat(backend):
     assert not failed, failed[:10]
     broken = [(i, r.detail) for i, ((_, want), r) in enumerate(zip(items, results)) if want is None and r.status == "sandbox_error"]
     assert not broken, broken[:10]
-    assert _alive_with(token) == [], "a process outlived its run"
+    assert alive_with(token) == [], "a process outlived its run"
     assert not list(Path("/tmp").glob(f"*{token}*")) and not list(Path("/dev/shm").glob(f"*{token}*")), "a temp file reached the host"
     assert base is None or set(base.glob(f"rlvr-sbx-{os.getpid()}-*")) == before_cgroups, "memory cgroups leaked"
     assert token not in _keys() and _keys().count("\n") <= keys_before.count("\n"), "a key outlived its run"

@@ -98,17 +98,10 @@ def make_plan(
     output_dir: str | Path | None = None,
 ) -> ComparePlan:
     """Read a comparison config and check every run's config before anything trains."""
-    import yaml
+    from rlvr.trainer.run.config import read_config_file
 
     path = Path(config_path)
-    if not path.is_file():
-        raise InputError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: the top level must be a mapping of sections (model, environments, ...)")
+    data = read_config_file(path)
     section = data.pop("compare", None) or {}
     if not isinstance(section, dict) or set(section) - {"algorithms", "seeds", "budget_samples"}:
         raise ConfigError("compare", "allowed fields: algorithms, seeds, budget_samples")

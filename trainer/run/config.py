@@ -377,22 +377,25 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
     return validate(build(TrainConfig, data))
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read a YAML train config (or start from defaults when ``path`` is None) and apply overrides."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file; InputError naming the file otherwise."""
     import yaml
 
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"config file {p} does not exist")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise InputError(f"{p}: not valid YAML ({e})") from None
-        if not isinstance(data, dict):
-            raise InputError(f"{p}: the top level must be a mapping of sections (model, environments, ...)")
-    return config_from_dict(data, overrides)
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise InputError(f"{p}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{p}: the top level must be a mapping of sections (model, environments, ...)")
+    return data
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML train config (or start from defaults when ``path`` is None) and apply overrides."""
+    return config_from_dict(read_config_file(path) if path is not None else {}, overrides)
 
 
 def dump_config(cfg: TrainConfig, path: str | Path) -> None:
