@@ -1,10 +1,9 @@
 """rlvr environments for stock TRL: a ``datasets.Dataset`` of prompts and one reward function per component.
 
-    from trl import GRPOConfig, GRPOTrainer
-    import rlvr.envs as E
+With TRL's ``GRPOTrainer`` and ``GRPOConfig`` (this module never imports TRL)::
 
-    dataset = E.to_dataset("rlvr/Arithmetic-v0", n=512, seed=0, difficulty=2)
-    trainer = GRPOTrainer(model, reward_funcs=E.reward_funcs("rlvr/Arithmetic-v0", difficulty=2),
+    dataset = rlvr.envs.to_dataset("rlvr/Arithmetic-v0", n=512, seed=0, difficulty=2)
+    trainer = GRPOTrainer(model, reward_funcs=rlvr.envs.reward_funcs("rlvr/Arithmetic-v0", difficulty=2),
                           args=GRPOConfig(...), train_dataset=dataset)
 
 The dataset's ``prompt`` column is the episode's opening messages (TRL's conversational format,

@@ -165,7 +165,7 @@ advantage where recorded). Filter by run, step, reward and environment.</p>
 <option value="failure">failure</option></select></label>
 <label>reward ≥ <input id="f-reward-min" type="number" step="any"></label>
 <label>reward ≤ <input id="f-reward-max" type="number" step="any"></label>
-<label>text <input id="f-text" type="search" placeholder="search messages"></label>
+<label>text <input id="f-text" type="search" title="words to find in the messages"></label>
 </div>
 <p id="rollout-count" class="count"></p>
 <div id="rollout-list"></div>

@@ -25,8 +25,12 @@
   fill(el("f-env"), unique(function (r) { return r.env; }).sort());
   var steps = data.map(function (r) { return r.step; });
   if (steps.length) {
-    el("f-step-min").placeholder = String(Math.min.apply(null, steps));
-    el("f-step-max").placeholder = String(Math.max.apply(null, steps));
+    var lo = String(Math.min.apply(null, steps)), hi = String(Math.max.apply(null, steps));
+    ["f-step-min", "f-step-max"].forEach(function (id) {  // the recorded range, as bounds and a hint
+      el(id).min = lo;
+      el(id).max = hi;
+      el(id).title = "recorded steps: " + lo + " to " + hi;
+    });
   }
   function number(id) {
     var raw = el(id).value;

@@ -23,6 +23,7 @@ reward 0 and status ``error`` (and a warning), since model output must never cra
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -351,7 +352,7 @@ class _TokenTurns(Policy):
         return self.runner._after_step(self.ep, result, ended=self.ended)
 
 
-class _Scheduler:
+class _Scheduler(abc.ABC):
     """Carries generation requests from the episodes (event-loop thread) to the caller's thread,
     which alone calls the backend, and the completions back."""
 
@@ -393,8 +394,9 @@ class _Scheduler:
 
         self.loop.call_soon_threadsafe(settle)
 
+    @abc.abstractmethod
     def drive(self) -> None:
-        raise NotImplementedError
+        """Serve generation requests on the caller's thread until every episode has finished."""
 
 
 class _Rounds(_Scheduler):
