@@ -66,6 +66,12 @@ class AsyncGenerator:
         self.spec = spec
         self.weights = SharedWeights.from_model(model, self.ctx)
         self.weights.publish(model, version)
+        self._init_bookkeeping()
+        self._spawn()
+        atexit.register(self.close)
+
+    def _init_bookkeeping(self) -> None:
+        """Order, delivery and throughput counters (shared by every generator kind)."""
         self.pending: dict[int, Order] = {}  # sent, not delivered
         self.ready: dict[int, Produced] = {}
         self.restarts = 0
@@ -75,8 +81,6 @@ class AsyncGenerator:
         self.tokens = 0
         self.samples = 0
         self.proc: Any = None
-        self._spawn()
-        atexit.register(self.close)
 
     # ------------------------------------------------------------------ process
     def _spawn(self) -> None:

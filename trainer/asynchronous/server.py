@@ -111,16 +111,8 @@ class ServerGenerator(AsyncGenerator):
         self.runner = make_runner(self.server)
         self.params = params
         self.weight_sync = weight_sync
-        self.pending: dict[int, Order] = {}
-        self.ready: dict[int, Produced] = {}
-        self.restarts = 0
-        self._no_progress = 0
-        self._next_oid = 0
-        self._last_busy = self._last_idle = 0.0
-        self.tokens = 0
-        self.samples = 0
+        self._init_bookkeeping()
         self.pushes: list[tuple[int, float]] = []  # (version, seconds the push took)
-        self.proc: Any = None
         self.publish(model, version, force=True)
         self._spawn()
 
